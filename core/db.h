@@ -1,0 +1,34 @@
+/* SQLite: opening the database, applying migrations, caching statements.
+ *
+ * One connection, used only from the event loop thread. */
+#ifndef NC_DB_H
+#define NC_DB_H
+
+#include <sqlite3.h>
+
+typedef struct nc_db nc_db_t;
+
+/* Opens (creating if needed) the database at `path` in WAL mode with
+ * foreign keys on. Returns NULL and a malloc'd one-line reason in *err
+ * (caller frees) on failure. */
+nc_db_t *nc_db_open(const char *path, char **err);
+
+/* Finalizes cached statements and closes the connection. NULL is fine. */
+void nc_db_close(nc_db_t *db);
+
+/* Applies, in order, every `NNN_name.sql` file of `dir` not yet recorded in
+ * the nc_migrations table, each in its own transaction together with its
+ * record. Returns the number applied, or -1 with *err set (malloc'd) and the
+ * failing file rolled back. */
+int nc_db_migrate(nc_db_t *db, const char *dir, char **err);
+
+/* Returns the prepared statement for `sql`, compiled on first use and cached
+ * for the life of `db`, reset and with bindings cleared. The db owns it:
+ * never finalize it. NULL with *err set (malloc'd) when it does not compile
+ * or `sql` holds more than one statement. */
+sqlite3_stmt *nc_db_statement(nc_db_t *db, const char *sql, char **err);
+
+/* The raw connection, for sqlite3_errmsg, sqlite3_changes and friends. */
+sqlite3 *nc_db_sqlite(nc_db_t *db);
+
+#endif

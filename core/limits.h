@@ -1,0 +1,43 @@
+/* Every limit the server enforces, in one place.
+ *
+ * These are defaults: a --config file may override each one (key in
+ * brackets), which is how the tests cross them without sending megabytes.
+ * Each limit names the test that crosses it. */
+#ifndef NC_LIMITS_H
+#define NC_LIMITS_H
+
+/* [max_header_bytes] Request line plus all header lines. 16 KiB holds any
+ * honest request (browsers send < 4 KiB) while a client that streams headers
+ * forever is cut off after a bounded buffer. Crossed: 431 in test_http.c and
+ * tests/e2e/test_limits.py. */
+#define NC_LIMIT_HEADER_BYTES (16 * 1024)
+
+/* [max_body_bytes] A request body, Content-Length or chunked. Channel and
+ * movie documents are a few KiB; 1 MiB leaves room for a notificationList
+ * of many entries yet keeps one connection from pinning much memory.
+ * Crossed: 413 in test_http.c and tests/e2e/test_limits.py. */
+#define NC_LIMIT_BODY_BYTES (1024 * 1024)
+
+/* [header_timeout_ms] From the first byte of a request until its headers are
+ * complete. A slow-loris client sending one byte a second is dropped after
+ * this, whatever its idle gaps. Crossed: tests/e2e/test_limits.py. */
+#define NC_LIMIT_HEADER_TIMEOUT_MS 10000
+
+/* [idle_timeout_ms] A keep-alive connection with no request in progress,
+ * or a body that stops arriving, is closed after this long. Crossed:
+ * tests/e2e/test_limits.py. */
+#define NC_LIMIT_IDLE_TIMEOUT_MS 60000
+
+/* [max_connections] Open client connections. Each costs a few KiB plus the
+ * kernel socket; past this number a new connection gets 503 and a close
+ * instead of exhausting file descriptors. 20000 leaves room for the 10,000
+ * WebSockets we are measured at. Crossed: tests/e2e/test_limits.py. */
+#define NC_LIMIT_MAX_CONNECTIONS 20000
+
+/* [max_pending_write_bytes] Bytes queued for writing on one connection
+ * before the server stops reading more requests from it; a client that
+ * pipelines requests but never reads responses cannot grow our memory
+ * without bound. Crossed: tests/e2e/test_limits.py. */
+#define NC_LIMIT_PENDING_WRITE_BYTES (1024 * 1024)
+
+#endif

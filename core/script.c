@@ -1,0 +1,469 @@
+/* Owns the Lua VM: loading the scripts, the `core` module they call, and
+ * the one protected path by which every request enters Lua. What a request
+ * means is the scripts' business; the socket it came on is server.c's. */
+#define _GNU_SOURCE
+#include "script.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "log.h"
+
+struct nc_script {
+  lua_State *L;
+  nc_db_t *db;
+  int handle_ref; /* registry ref of app.handle */
+};
+
+/* The registry key under which core functions find their nc_script_t. */
+static const char script_key = 'S';
+
+static nc_script_t *script_of(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &script_key);
+  nc_script_t *s = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return s;
+}
+
+/* ---- core.db ---- */
+
+/* Binds the arguments from index `first` on to the statement's parameters.
+ * Raises on a value SQLite cannot store; the statement is left for
+ * nc_db_statement to reset on its next use, so nothing leaks. */
+static void bind_args(lua_State *L, sqlite3_stmt *stmt, int first) {
+  int top = lua_gettop(L);
+  int want = sqlite3_bind_parameter_count(stmt);
+  if (top - first + 1 != want)
+    luaL_error(L, "statement has %d parameters, got %d values", want,
+               top - first + 1);
+  for (int i = first; i <= top; i++) {
+    int param = i - first + 1;
+    switch (lua_type(L, i)) {
+      case LUA_TNIL:
+        sqlite3_bind_null(stmt, param);
+        break;
+      case LUA_TBOOLEAN:
+        sqlite3_bind_int(stmt, param, lua_toboolean(L, i));
+        break;
+      case LUA_TNUMBER:
+        if (lua_isinteger(L, i))
+          sqlite3_bind_int64(stmt, param, lua_tointeger(L, i));
+        else
+          sqlite3_bind_double(stmt, param, lua_tonumber(L, i));
+        break;
+      case LUA_TSTRING: {
+        size_t len;
+        const char *text = lua_tolstring(L, i, &len);
+        sqlite3_bind_text(stmt, param, text, (int)len, SQLITE_TRANSIENT);
+        break;
+      }
+      default:
+        luaL_argerror(L, i, "expected nil, boolean, number or string");
+    }
+  }
+}
+
+static void push_column(lua_State *L, sqlite3_stmt *stmt, int col) {
+  switch (sqlite3_column_type(stmt, col)) {
+    case SQLITE_INTEGER:
+      lua_pushinteger(L, sqlite3_column_int64(stmt, col));
+      break;
+    case SQLITE_FLOAT:
+      lua_pushnumber(L, sqlite3_column_double(stmt, col));
+      break;
+    case SQLITE_NULL:
+      lua_pushnil(L);
+      break;
+    default: { /* TEXT and BLOB both become Lua strings */
+      const void *data = sqlite3_column_blob(stmt, col);
+      lua_pushlstring(L, data ? data : "", (size_t)sqlite3_column_bytes(stmt, col));
+    }
+  }
+}
+
+static sqlite3_stmt *prepare(lua_State *L, nc_script_t *s) {
+  const char *sql = luaL_checkstring(L, 1);
+  char *err = NULL;
+  sqlite3_stmt *stmt = nc_db_statement(s->db, sql, &err);
+  if (!stmt) {
+    /* Copy the message onto the Lua stack and free ours before raising:
+     * luaL_error does not return. */
+    lua_pushfstring(L, "bad SQL (%s): %s", err ? err : "out of memory", sql);
+    free(err);
+    lua_error(L);
+  }
+  bind_args(L, stmt, 2);
+  return stmt;
+}
+
+static int step_failed(lua_State *L, nc_script_t *s, sqlite3_stmt *stmt) {
+  lua_pushnil(L);
+  lua_pushstring(L, sqlite3_errmsg(nc_db_sqlite(s->db)));
+  sqlite3_reset(stmt);
+  return 2;
+}
+
+static int core_db_query(lua_State *L) {
+  nc_script_t *s = script_of(L);
+  sqlite3_stmt *stmt = prepare(L, s);
+  lua_newtable(L);
+  int ncols = sqlite3_column_count(stmt);
+  lua_Integer row = 0;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    lua_createtable(L, 0, ncols);
+    for (int c = 0; c < ncols; c++) {
+      push_column(L, stmt, c);
+      lua_setfield(L, -2, sqlite3_column_name(stmt, c));
+    }
+    lua_rawseti(L, -2, ++row);
+  }
+  if (rc != SQLITE_DONE) return step_failed(L, s, stmt);
+  sqlite3_reset(stmt);
+  return 1;
+}
+
+static int core_db_exec(lua_State *L) {
+  nc_script_t *s = script_of(L);
+  sqlite3_stmt *stmt = prepare(L, s);
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+  }
+  if (rc != SQLITE_DONE) return step_failed(L, s, stmt);
+  sqlite3_reset(stmt);
+  sqlite3 *conn = nc_db_sqlite(s->db);
+  lua_pushinteger(L, sqlite3_changes(conn));
+  lua_pushinteger(L, sqlite3_last_insert_rowid(conn));
+  return 2;
+}
+
+static int run_sql(nc_script_t *s, const char *sql) {
+  return sqlite3_exec(nc_db_sqlite(s->db), sql, NULL, NULL, NULL);
+}
+
+static int core_db_transaction(lua_State *L) {
+  nc_script_t *s = script_of(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  sqlite3 *conn = nc_db_sqlite(s->db);
+  if (!sqlite3_get_autocommit(conn))
+    return luaL_error(L, "core.db.transaction: a transaction is already open");
+  if (run_sql(s, "BEGIN IMMEDIATE") != SQLITE_OK)
+    return luaL_error(L, "core.db.transaction: BEGIN failed: %s",
+                      sqlite3_errmsg(conn));
+  int nargs = lua_gettop(L) - 1;
+  if (lua_pcall(L, nargs, LUA_MULTRET, 0) != LUA_OK) {
+    run_sql(s, "ROLLBACK");
+    return lua_error(L); /* the same error object, unchanged */
+  }
+  if (run_sql(s, "COMMIT") != SQLITE_OK) {
+    lua_pushfstring(L, "core.db.transaction: COMMIT failed: %s",
+                    sqlite3_errmsg(conn));
+    run_sql(s, "ROLLBACK");
+    return lua_error(L);
+  }
+  return lua_gettop(L);
+}
+
+/* ---- core.log, core.now, core.random_id ---- */
+
+static int core_log(lua_State *L) {
+  static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+  int level = luaL_checkoption(L, 1, NULL, levels);
+  const char *msg = luaL_checkstring(L, 2);
+  nc_log((nc_log_level_t)level, "%s", msg);
+  return 0;
+}
+
+static int core_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  /* Whole milliseconds, so the value round-trips through ISO 8601 text. */
+  lua_Integer ms = (lua_Integer)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  lua_pushnumber(L, (lua_Number)ms / 1000.0);
+  return 1;
+}
+
+static int core_random_id(lua_State *L) {
+  static const char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  lua_Integer n = luaL_optinteger(L, 1, 16);
+  luaL_argcheck(L, n >= 1 && n <= 64, 1, "between 1 and 64 bytes");
+  unsigned char raw[66] = {0};
+  size_t got = 0;
+  while (got < (size_t)n) {
+    ssize_t r = getrandom(raw + got, (size_t)n - got, 0);
+    if (r < 0) return luaL_error(L, "core.random_id: getrandom failed");
+    got += (size_t)r;
+  }
+  /* RFC 4648 section 5 (base64url), without padding. */
+  char out[90];
+  size_t o = 0;
+  for (size_t i = 0; i < (size_t)n; i += 3) {
+    unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
+    size_t left = (size_t)n - i;
+    out[o++] = alphabet[(v >> 18) & 63];
+    out[o++] = alphabet[(v >> 12) & 63];
+    if (left > 1) out[o++] = alphabet[(v >> 6) & 63];
+    if (left > 2) out[o++] = alphabet[v & 63];
+  }
+  lua_pushlstring(L, out, o);
+  return 1;
+}
+
+static void push_config(lua_State *L, const nc_script_config_t *config,
+                        size_t count) {
+  lua_createtable(L, 0, (int)count);
+  for (size_t i = 0; i < count; i++) {
+    if (!lua_stringtonumber(L, config[i].value)) lua_pushstring(L, config[i].value);
+    lua_setfield(L, -2, config[i].key);
+  }
+}
+
+/* Builds `core` and stores it in package.loaded, never as a global, so a
+ * spec can put a fake in its place. */
+static void install_core(lua_State *L, const nc_script_config_t *config,
+                         size_t count) {
+  static const luaL_Reg db_funcs[] = {{"query", core_db_query},
+                                      {"exec", core_db_exec},
+                                      {"transaction", core_db_transaction},
+                                      {NULL, NULL}};
+  static const luaL_Reg core_funcs[] = {{"log", core_log},
+                                        {"now", core_now},
+                                        {"random_id", core_random_id},
+                                        {NULL, NULL}};
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  luaL_newlib(L, core_funcs);
+  luaL_newlib(L, db_funcs);
+  lua_setfield(L, -2, "db");
+  push_config(L, config, count);
+  lua_setfield(L, -2, "config");
+  lua_setfield(L, -2, "core");
+  lua_pop(L, 1);
+}
+
+/* ---- the protected path into Lua ---- */
+
+static int traceback_cb(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Calls the function below `nargs` arguments on the stack. On error logs
+ * `what` with the traceback and returns -1; on success leaves `nresults`. */
+static int protected_call(lua_State *L, int nargs, int nresults, const char *what) {
+  int base = lua_gettop(L) - nargs;
+  lua_pushcfunction(L, traceback_cb);
+  lua_insert(L, base);
+  int rc = lua_pcall(L, nargs, nresults, base);
+  lua_remove(L, base);
+  if (rc != LUA_OK) {
+    nc_log(NC_LOG_ERROR, "%s: %s", what, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return -1;
+  }
+  return 0;
+}
+
+nc_script_t *nc_script_open(const char *dir, nc_db_t *db,
+                            const nc_script_config_t *config,
+                            size_t config_count, char **err) {
+  nc_script_t *s = calloc(1, sizeof *s);
+  lua_State *L = s ? luaL_newstate() : NULL;
+  if (!L) {
+    free(s);
+    *err = strdup("out of memory starting Lua");
+    return NULL;
+  }
+  s->L = L;
+  s->db = db;
+  luaL_openlibs(L);
+  lua_pushlightuserdata(L, s);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &script_key);
+  install_core(L, config, config_count);
+
+  /* The scripts directory comes first so a user's module wins. */
+  lua_getglobal(L, "package");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", dir, dir);
+  lua_getfield(L, -2, "path");
+  lua_concat(L, 2);
+  lua_setfield(L, -2, "path");
+  lua_pop(L, 1);
+
+  char path[4096];
+  snprintf(path, sizeof path, "%s/app.lua", dir);
+  const char *problem = NULL;
+  if (luaL_loadfile(L, path) != LUA_OK) {
+    problem = lua_tostring(L, -1);
+  } else {
+    lua_pushcfunction(L, traceback_cb);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 0, 1, -2) != LUA_OK) {
+      problem = lua_tostring(L, -1);
+    } else {
+      lua_getfield(L, -1, "handle");
+      if (lua_istable(L, -2) && lua_isfunction(L, -1)) {
+        s->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        lua_settop(L, 0);
+        return s;
+      }
+      problem = "app.lua must return a table with a handle(req) function";
+    }
+  }
+  /* Only the first line: the caller prints a one-line reason. */
+  size_t len = strcspn(problem ? problem : "?", "\n");
+  *err = malloc(len + strlen(path) + 32);
+  if (*err) sprintf(*err, "cannot load scripts (%s): %.*s", path, (int)len, problem);
+  lua_close(L);
+  free(s);
+  return NULL;
+}
+
+void nc_script_close(nc_script_t *s) {
+  if (!s) return;
+  lua_close(s->L);
+  free(s);
+}
+
+static void push_request(lua_State *L, const nc_http_request_t *req) {
+  lua_createtable(L, 0, 5);
+  lua_pushstring(L, req->method);
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, req->path);
+  lua_setfield(L, -2, "path");
+  lua_pushstring(L, req->query);
+  lua_setfield(L, -2, "query");
+  lua_pushlstring(L, req->body, req->body_len);
+  lua_setfield(L, -2, "body");
+  lua_createtable(L, 0, (int)req->header_count);
+  for (size_t i = 0; i < req->header_count; i++) {
+    const nc_http_header_t *h = &req->headers[i];
+    /* RFC 9110 5.3: repeated fields combine into one, comma-separated. */
+    if (lua_getfield(L, -1, h->name) == LUA_TSTRING) {
+      lua_pushliteral(L, ", ");
+      lua_pushstring(L, h->value);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushstring(L, h->value);
+    }
+    lua_setfield(L, -2, h->name);
+  }
+  lua_setfield(L, -2, "headers");
+}
+
+static void set_plain(nc_http_response_t *res, int status, const char *text) {
+  nc_http_response_free(res);
+  res->status = status;
+  res->headers = calloc(1, sizeof *res->headers);
+  res->body = strdup(text);
+  if (res->headers) {
+    res->headers[0].name = strdup("Content-Type");
+    res->headers[0].value = strdup("text/plain; charset=utf-8");
+    res->header_count = 1;
+  }
+  res->body_len = res->body ? strlen(res->body) : 0;
+}
+
+static int valid_header_text(const char *s) {
+  for (; *s; s++)
+    if (*s == '\r' || *s == '\n') return 0;
+  return 1;
+}
+
+/* Copies the response table at the top of the stack into *res. Returns a
+ * description of what is wrong with it, or NULL. */
+static const char *take_response(lua_State *L, nc_http_response_t *res) {
+  if (!lua_istable(L, -1)) return "handler returned no response table";
+  lua_getfield(L, -1, "status");
+  int isint;
+  lua_Integer status = lua_tointegerx(L, -1, &isint);
+  lua_pop(L, 1);
+  if (!isint || status < 100 || status > 599) return "response status must be an integer 100..599";
+  res->status = (int)status;
+
+  lua_getfield(L, -1, "body");
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING) return "response body must be a string";
+    size_t len;
+    const char *body = lua_tolstring(L, -1, &len);
+    res->body = malloc(len + 1);
+    if (!res->body) return "out of memory";
+    memcpy(res->body, body, len);
+    res->body[len] = '\0';
+    res->body_len = len;
+  }
+  lua_pop(L, 1);
+
+  if (lua_getfield(L, -1, "headers") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -2) != LUA_TSTRING ||
+          (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)) {
+        lua_pop(L, 3);
+        return "response headers must map names to strings";
+      }
+      nc_http_header_t *grown =
+          realloc(res->headers, (res->header_count + 1) * sizeof *res->headers);
+      if (!grown) {
+        lua_pop(L, 3);
+        return "out of memory";
+      }
+      res->headers = grown;
+      nc_http_header_t *h = &res->headers[res->header_count];
+      h->name = strdup(lua_tostring(L, -2));
+      h->value = strdup(lua_tostring(L, -1));
+      if (!h->name || !h->value) {
+        free(h->name);
+        free(h->value);
+        lua_pop(L, 3);
+        return "out of memory";
+      }
+      res->header_count++;
+      lua_pop(L, 1);
+      /* A CR or LF would let a script's data split the response. */
+      if (!valid_header_text(h->name) || !valid_header_text(h->value)) {
+        lua_pop(L, 2);
+        return "response header contains CR or LF";
+      }
+    }
+  } else if (!lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return "response headers must be a table";
+  }
+  lua_pop(L, 1);
+  return NULL;
+}
+
+void nc_script_handle(nc_script_t *s, const nc_http_request_t *req,
+                      nc_http_response_t *res) {
+  lua_State *L = s->L;
+  memset(res, 0, sizeof *res);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->handle_ref);
+  push_request(L, req);
+  char what[300];
+  snprintf(what, sizeof what, "lua error in %s %.200s", req->method, req->path);
+  if (protected_call(L, 1, 1, what) != 0) {
+    /* A handler that raised inside core.db.transaction has already rolled
+     * back; one that raised with a transaction it opened by hand has not. */
+    if (!sqlite3_get_autocommit(nc_db_sqlite(s->db))) {
+      sqlite3_exec(nc_db_sqlite(s->db), "ROLLBACK", NULL, NULL, NULL);
+    }
+    set_plain(res, 500, "internal server error\n");
+    return;
+  }
+  const char *problem = take_response(L, res);
+  lua_settop(L, 0);
+  if (problem) {
+    nc_log(NC_LOG_ERROR, "bad response from %s %s: %s", req->method, req->path,
+           problem);
+    set_plain(res, 500, "internal server error\n");
+  }
+}

@@ -1,0 +1,85 @@
+/* The Lua VM and the `core` module that scripts call.
+ *
+ * One Lua 5.4 state, loaded once at start from the scripts directory. The C
+ * side hands each HTTP request to `scripts/app.lua` and takes back a response;
+ * it knows nothing of routes, OMA or movies.
+ *
+ * ---- What C calls in Lua -------------------------------------------------
+ *
+ * At start: `dofile(<scripts>/app.lua)` with `<scripts>/?.lua` and
+ * `<scripts>/?/init.lua` first on package.path. app.lua returns a table with
+ *
+ *   app.handle(req) -> res
+ *
+ *   req = { method = "GET",            -- HEAD is passed as "HEAD"
+ *           path = "/movies/v1/movies/1",  -- raw, still percent-encoded
+ *           query = "limit=5&offset=0",    -- raw, "" when none
+ *           headers = { ["content-type"] = "application/json", ... },
+ *                                         -- names lower-cased; repeated
+ *                                         -- headers joined with ", "
+ *           body = "..." }                -- "" when none
+ *
+ *   res = { status = 200,
+ *           headers = { ["Content-Type"] = "application/json", ... },
+ *           body = "..." }                -- optional, default ""
+ *
+ * For HEAD the core drops the body but keeps its Content-Length. The core
+ * adds Date, Content-Length and Connection itself. If app.handle raises, or
+ * returns something that is not a response, the error and its traceback are
+ * logged and the client gets a plain 500; the server keeps running.
+ *
+ * ---- What Lua calls in C: package.loaded.core ------------------------------
+ *
+ *   core.db.query(sql, ...) -> rows | nil, err
+ *       Runs one statement with `...` bound to its `?` parameters (integer,
+ *       float, string, boolean as 0/1, nil as NULL) and returns every row as
+ *       a table keyed by column name (an empty table when none). Statements
+ *       are prepared once and cached by SQL text. Constraint violations and
+ *       other runtime failures return nil and the SQLite message; a statement
+ *       that does not compile, or a bad argument, raises.
+ *   core.db.exec(sql, ...) -> changes, last_insert_rowid | nil, err
+ *       As query, for statements that return no rows.
+ *   core.db.transaction(fn, ...) -> fn's results
+ *       Runs fn(...) between BEGIN IMMEDIATE and COMMIT; if fn raises, rolls
+ *       back and re-raises the same error. Not nestable (raises if nested).
+ *   core.log(level, message)
+ *       level is "debug", "info", "warn" or "error"; one line on stderr.
+ *   core.now() -> seconds since the Unix epoch, a float with ms precision.
+ *   core.random_id([nbytes]) -> URL-safe base64 text (no padding) of
+ *       nbytes (default 16, at most 64) from the OS random source.
+ *   core.config -> read-only copy of the effective configuration:
+ *       { public_url = "http://127.0.0.1:8080", listen = "...", db = "...",
+ *         scripts = "...", plus every other key of the --config file }; values
+ *       that read as numbers are numbers, the rest strings.
+ */
+#ifndef NC_SCRIPT_H
+#define NC_SCRIPT_H
+
+#include <stddef.h>
+
+#include "db.h"
+#include "http.h"
+
+typedef struct nc_script nc_script_t;
+
+/* A key of the configuration handed to Lua as core.config. */
+typedef struct {
+  const char *key;
+  const char *value;
+} nc_script_config_t;
+
+/* Creates the VM, installs `core`, loads <dir>/app.lua. `db` is borrowed and
+ * must outlive the script. `config` is copied. Returns NULL and a malloc'd
+ * one-line message in *err (caller frees) on failure. */
+nc_script_t *nc_script_open(const char *dir, nc_db_t *db,
+                            const nc_script_config_t *config,
+                            size_t config_count, char **err);
+void nc_script_close(nc_script_t *s);
+
+/* Calls app.handle(req) and fills *res, which the caller releases with
+ * nc_http_response_free(). On a Lua error or a malformed response: a plain
+ * 500, with the reason and traceback logged. */
+void nc_script_handle(nc_script_t *s, const nc_http_request_t *req,
+                      nc_http_response_t *res);
+
+#endif

@@ -1,0 +1,63 @@
+-- The entry point core/script.h loads: app.handle(req) -> res.
+--
+-- This is the only module that touches `core` (package.loaded.core, put
+-- there by the C side, or by a spec's fake): it packs what handlers need
+-- into one ctx and builds the route table from each area's routes(ctx).
+local core = require("core")
+local errors = require("codec.errors")
+local response = require("http.response")
+local router = require("router")
+local health = require("health")
+local movies = require("movies.api")
+
+local M = {}
+
+-- Areas whose routes(ctx) make up the table. Adding an area (nc/, movie
+-- subscriptions) is one line here.
+local AREAS = { health, movies }
+
+local function build_ctx()
+  -- Every URL we hand out is public_url + an absolute path, so a
+  -- configured trailing slash must not double up.
+  local public_url = tostring(core.config.public_url or ""):gsub("/+$", "")
+  return {
+    db = core.db,
+    now = core.now,
+    log = core.log,
+    random_id = core.random_id,
+    public_url = public_url,
+  }
+end
+
+local function build_routes(ctx)
+  local r = router.new()
+  for _, area in ipairs(AREAS) do
+    for _, route in ipairs(area.routes(ctx)) do
+      r:add(route[1], route[2], route[3])
+    end
+  end
+  return r
+end
+
+local ctx = build_ctx()
+local routes = build_routes(ctx)
+
+function M.handle(req)
+  -- RFC 7231 4.3.2: HEAD is GET without the body; the core drops the body
+  -- and keeps its Content-Length.
+  local method = req.method == "HEAD" and "GET" or req.method
+  local handler, params, allowed = routes:match(method, req.path)
+  if handler then
+    return handler(req, params)
+  end
+  if params == "no method" then
+    -- RFC 7231 6.5.5 and every "405" of OMA NC 6: Allow lists the methods
+    -- the resource has, exactly as the route table has them.
+    local allow = table.concat(allowed, ", ")
+    return response.error(errors.new("SVC3001", req.method, allow),
+      { Allow = allow })
+  end
+  return response.error(errors.new("SVC3000", req.path))
+end
+
+return M

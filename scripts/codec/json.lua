@@ -1,0 +1,177 @@
+-- JSON in and out, on top of lua-cjson.
+--
+-- Decoding is cjson's, made safe: malformed input gives nil and an OMA
+-- error, never a raise, and the non-standard NaN/Infinity/hex numbers cjson
+-- accepts by default are refused. Encoding walks the value itself and uses
+-- cjson only for strings, because Debian's cjson 2.1.0 can neither encode an
+-- empty array (API.md 2: a repeatable element is always an array, even
+-- empty) nor leave "/" unescaped, and it prints integers above 2^53 with 14
+-- digits. Walking also lets object keys come out sorted, so equal values
+-- always encode to equal text.
+local cjson = require("cjson")
+local errors = require("codec.errors")
+
+local M = {}
+
+-- Deep enough for any document of ours, shallow enough that a hostile
+-- "[[[[..." stops early instead of using C stack.
+local MAX_DEPTH = 64
+
+-- The value that encodes as JSON null and that decoding gives for null.
+M.null = cjson.null
+
+-- Tables with this metatable encode as arrays even when empty. Other
+-- modules may use any metatable with the same field (codec/errors does, as
+-- it cannot require this module).
+local ARRAY_MT = { __jsontype = "array" }
+local OBJECT_MT = { __jsontype = "object" }
+
+local decoder = cjson.new()
+decoder.decode_invalid_numbers(false)
+decoder.decode_max_depth(MAX_DEPTH)
+
+-- Marks `t` (a new table when nil) as a JSON array and returns it.
+function M.array(t)
+  return setmetatable(t or {}, ARRAY_MT)
+end
+
+-- Marks `t` (a new table when nil) as a JSON object and returns it.
+function M.object(t)
+  return setmetatable(t or {}, OBJECT_MT)
+end
+
+-- True when a decoded value is a JSON object. cjson gives a plain table for
+-- both objects and arrays; a decoded object never has the integer key 1
+-- (JSON keys are strings), a non-empty array always has it. An empty array
+-- cannot be told from an empty object and counts as one.
+function M.is_object(value)
+  return type(value) == "table" and rawget(value, 1) == nil
+end
+
+-- Decodes `text`. Returns the value, or nil and an SVC0001 error when the
+-- text is not JSON.
+function M.decode(text)
+  if type(text) ~= "string" then
+    return nil, errors.new("SVC0001", "request body is not JSON")
+  end
+  local ok, value = pcall(decoder.decode, text)
+  if not ok then
+    -- cjson's message says where ("... at character 12"), which is what a
+    -- client needs to find its mistake; it carries no server detail.
+    return nil, errors.new("SVC0001", "malformed JSON: " .. tostring(value))
+  end
+  return value
+end
+
+-- Decodes a document whose root must be an object. A root of another type
+-- is well-formed JSON of the wrong shape: SVC0002 naming `part` (default
+-- "body").
+function M.decode_object(text, part)
+  local value, err = M.decode(text)
+  if err then
+    return nil, err
+  end
+  if not M.is_object(value) then
+    return nil, errors.new("SVC0002", part or "body")
+  end
+  return value
+end
+
+local encode_value
+
+local function encode_string(s)
+  -- cjson escapes "/" as "\/". In its output a backslash is always the
+  -- first character of an escape, and a literal backslash is itself "\\",
+  -- so every "\/" left to right is an escaped slash and can be unescaped.
+  return (cjson.encode(s):gsub("\\/", "/"))
+end
+
+local function encode_number(n)
+  if n ~= n or n == math.huge or n == -math.huge then
+    error("cannot encode " .. tostring(n) .. " as JSON", 0)
+  end
+  local i = math.tointeger(n)
+  if i then
+    return string.format("%d", i)
+  end
+  -- The shortest of these that reads back as the same double.
+  local s = string.format("%.14g", n)
+  if tonumber(s) ~= n then
+    s = string.format("%.17g", n)
+  end
+  return s
+end
+
+local function table_kind(t)
+  local mt = getmetatable(t)
+  local declared = mt and mt.__jsontype
+  if declared == "array" or declared == "object" then
+    return declared
+  end
+  local count, strings = 0, 0
+  for k in pairs(t) do
+    count = count + 1
+    if type(k) == "string" then
+      strings = strings + 1
+    end
+  end
+  if count == 0 then
+    return "object"
+  end
+  if strings == count then
+    return "object"
+  end
+  if strings == 0 and #t == count then
+    return "array"
+  end
+  error("cannot encode a table with mixed or sparse keys as JSON", 0)
+end
+
+local function encode_table(t, depth)
+  if depth > MAX_DEPTH then
+    error("JSON value nested too deeply (a cycle?)", 0)
+  end
+  local out = {}
+  if table_kind(t) == "array" then
+    for i = 1, #t do
+      out[i] = encode_value(t[i], depth + 1)
+    end
+    return "[" .. table.concat(out, ",") .. "]"
+  end
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) ~= "string" then
+      error("JSON object keys must be strings, got " .. type(k), 0)
+    end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  for i, k in ipairs(keys) do
+    out[i] = encode_string(k) .. ":" .. encode_value(t[k], depth + 1)
+  end
+  return "{" .. table.concat(out, ",") .. "}"
+end
+
+encode_value = function(v, depth)
+  local tv = type(v)
+  if tv == "string" then
+    return encode_string(v)
+  elseif tv == "number" then
+    return encode_number(v)
+  elseif tv == "boolean" then
+    return v and "true" or "false"
+  elseif tv == "table" then
+    return encode_table(v, depth)
+  elseif v == M.null then
+    return "null"
+  end
+  error("cannot encode a " .. tv .. " as JSON", 0)
+end
+
+-- Encodes `value`. A value that has no JSON form (function, NaN, mixed
+-- table) is a bug in the caller and raises.
+function M.encode(value)
+  return encode_value(value, 0)
+end
+
+return M

@@ -1,0 +1,133 @@
+local fake_core = require("support.fake_core")
+local json = require("codec.json")
+
+-- A fresh app over a fresh fake core: app.lua reads core when loaded.
+local function load_app(opts)
+  local core = fake_core.install(opts)
+  package.loaded.app = nil
+  return require("app"), core
+end
+
+local function request(method, path, body, query)
+  return {
+    method = method,
+    path = path,
+    query = query or "",
+    headers = body and { ["content-type"] = "application/json" } or {},
+    body = body or "",
+  }
+end
+
+local function exception(res)
+  assert.equal("application/json", res.headers["Content-Type"])
+  return json.decode(res.body).requestError.serviceException
+end
+
+describe("app", function()
+  local app, core
+  before_each(function()
+    app, core = load_app()
+  end)
+  after_each(function()
+    core.db.close()
+    package.loaded.core = nil
+    package.loaded.app = nil
+  end)
+
+  it("answers GET /health", function()
+    local res = app.handle(request("GET", "/health"))
+    assert.equal(200, res.status)
+    assert.same({ status = "ok" }, json.decode(res.body))
+  end)
+
+  it("routes to the movies handlers with URLs from core.config", function()
+    local res = app.handle(request("GET", "/movies/v1/movies/24"))
+    assert.equal(200, res.status)
+    assert.equal("http://nc.example:8080/movies/v1/movies/24",
+      json.decode(res.body).movie.resourceURL)
+  end)
+
+  describe("unknown paths", function()
+    for _, path in ipairs({ "/", "/nope", "/movies/v1", "/movies/v1/movies/",
+      "/movies/v1/movies/24/", "/movies/v2/movies", "/health/", "/movies/v1/movies/1/x" }) do
+      it("answers 404 SVC3000 for " .. path, function()
+        local res = app.handle(request("GET", path))
+        assert.equal(404, res.status)
+        local e = exception(res)
+        assert.equal("SVC3000", e.messageId)
+        assert.equal("Resource %1 not found", e.text)
+        assert.same({ path }, e.variables)
+        assert.is_nil(res.headers.Allow)
+      end)
+    end
+  end)
+
+  describe("known paths with a method they lack", function()
+    local cases = {
+      { "PUT", "/movies/v1/movies", "GET, POST" },
+      { "PATCH", "/movies/v1/movies", "GET, POST" },
+      { "DELETE", "/movies/v1/movies", "GET, POST" },
+      { "POST", "/movies/v1/movies/24", "GET, PUT, PATCH, DELETE" },
+      { "OPTIONS", "/movies/v1/movies/24", "GET, PUT, PATCH, DELETE" },
+      { "POST", "/health", "GET" },
+      { "DELETE", "/health", "GET" },
+    }
+    for _, case in ipairs(cases) do
+      local method, path, allow = case[1], case[2], case[3]
+      it("answers 405 to " .. method .. " " .. path .. " with Allow: " .. allow, function()
+        local res = app.handle(request(method, path, "{}"))
+        assert.equal(405, res.status)
+        assert.equal(allow, res.headers.Allow)
+        local e = exception(res)
+        assert.equal("SVC3001", e.messageId)
+        assert.same({ method, allow }, e.variables)
+      end)
+    end
+
+    it("answers 405 even for an id that names no movie", function()
+      assert.equal(405, app.handle(request("POST", "/movies/v1/movies/abc")).status)
+    end)
+  end)
+
+  describe("HEAD", function()
+    it("is answered by the GET handler (the core drops the body)", function()
+      local get = app.handle(request("GET", "/movies/v1/movies/24"))
+      local head = app.handle(request("HEAD", "/movies/v1/movies/24"))
+      assert.same(get, head)
+      assert.equal(200, app.handle(request("HEAD", "/health")).status)
+      assert.equal(200, app.handle(request("HEAD", "/movies/v1/movies", nil, "limit=1")).status)
+    end)
+
+    it("gets the same 404 as GET", function()
+      assert.equal(404, app.handle(request("HEAD", "/nope")).status)
+      assert.equal(404, app.handle(request("HEAD", "/movies/v1/movies/9999")).status)
+    end)
+  end)
+
+  it("does not double the slash of a public_url ending in /", function()
+    core.db.close()
+    app, core = load_app({ public_url = "https://movies.example/" })
+    local res = app.handle(request("GET", "/movies/v1/movies", nil, "limit=1"))
+    assert.equal("https://movies.example/movies/v1/movies",
+      json.decode(res.body).movieList.resourceURL)
+  end)
+
+  it("serves a whole create, read, change, delete cycle", function()
+    local res = app.handle(request("POST", "/movies/v1/movies",
+      '{"movie":{"title":"Nosferatu","premiereDate":"1922-03-04","director":"F. W. Murnau"}}'))
+    assert.equal(201, res.status)
+    local path = res.headers.Location:match("^http://nc%.example:8080(/.*)$")
+    assert.equal("/movies/v1/movies/87", path)
+
+    core.advance(1)
+    res = app.handle(request("PATCH", path, '{"movie":{"genre":"Horror"}}'))
+    assert.equal(200, res.status)
+    local m = json.decode(app.handle(request("GET", path)).body).movie
+    assert.equal("Horror", m.genre)
+    assert.equal("2025-11-28T12:00:01.000Z", m.lastModified)
+    assert.equal(1, #core.logged("info", "movie 87 MovieUpdated: genre"))
+
+    assert.equal(204, app.handle(request("DELETE", path)).status)
+    assert.equal(404, app.handle(request("GET", path)).status)
+  end)
+end)

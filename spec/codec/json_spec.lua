@@ -1,0 +1,138 @@
+local json = require("codec.json")
+local errors = require("codec.errors")
+
+describe("codec.json", function()
+  describe("decode", function()
+    it("decodes an object", function()
+      local v = json.decode('{"movie":{"title":"Up","n":3,"ok":true}}')
+      assert.same({ movie = { title = "Up", n = 3, ok = true } }, v)
+    end)
+
+    it("gives JSON null as json.null", function()
+      assert.equal(json.null, json.decode('{"a":null}').a)
+    end)
+
+    local malformed = {
+      "", "   ", "{", "{\"a\":}", "{\"a\":1} x", "{'a':1}", "{\"a\":NaN}",
+      "Infinity", "0x10", "[1,]", "{\"a\" 1}", "\"unterminated",
+      string.rep("[", 100000),
+    }
+    for _, text in ipairs(malformed) do
+      it("refuses malformed input without raising: " .. text:sub(1, 20), function()
+        local v, err = json.decode(text)
+        assert.is_nil(v)
+        assert.equal("SVC0001", err.id)
+        assert.equal(400, err.status)
+        assert.matches("^malformed JSON", err.variables[1])
+      end)
+    end
+
+    it("refuses a non-string without raising", function()
+      local v, err = json.decode(nil)
+      assert.is_nil(v)
+      assert.equal("SVC0001", err.id)
+    end)
+  end)
+
+  describe("decode_object", function()
+    it("accepts an object root", function()
+      assert.same({ a = 1 }, json.decode_object('{"a":1}'))
+      assert.same({}, json.decode_object("{}"))
+    end)
+
+    for _, text in ipairs({ "[1,2]", '"x"', "3", "true", "null" }) do
+      it("refuses the root " .. text .. " with SVC0002 naming the part", function()
+        local v, err = json.decode_object(text, "movie")
+        assert.is_nil(v)
+        assert.equal("SVC0002", err.id)
+        assert.same({ "movie" }, err.variables)
+      end)
+    end
+
+    it("names the body by default", function()
+      local _, err = json.decode_object("[1]")
+      assert.same({ "body" }, err.variables)
+    end)
+
+    it("still reports malformed input as SVC0001", function()
+      local _, err = json.decode_object("{", "movie")
+      assert.equal("SVC0001", err.id)
+    end)
+  end)
+
+  describe("is_object", function()
+    it("tells objects from arrays and scalars", function()
+      assert.is_true(json.is_object(json.decode('{"a":1}')))
+      assert.is_true(json.is_object(json.decode("{}")))
+      assert.is_false(json.is_object(json.decode("[1]")))
+      assert.is_false(json.is_object("x"))
+      assert.is_false(json.is_object(json.null))
+    end)
+  end)
+
+  describe("encode", function()
+    it("keeps marked arrays arrays when empty", function()
+      assert.equal("[]", json.encode(json.array()))
+      assert.equal('{"movie":[]}', json.encode({ movie = json.array() }))
+    end)
+
+    it("honours any metatable marked __jsontype", function()
+      assert.equal("[]", json.encode(setmetatable({}, { __jsontype = "array" })))
+      assert.equal("{}", json.encode(json.object()))
+    end)
+
+    it("encodes an unmarked empty table as an object", function()
+      assert.equal("{}", json.encode({}))
+    end)
+
+    it("encodes sequences as arrays and sorts object keys", function()
+      assert.equal('[1,"a",true]', json.encode({ 1, "a", true }))
+      assert.equal('{"a":1,"b":2,"c":{"d":null}}',
+        json.encode({ c = { d = json.null }, b = 2, a = 1 }))
+    end)
+
+    it("does not escape forward slashes, so URLs read naturally", function()
+      assert.equal('"http://nc.example/movies/v1/movies/1"',
+        json.encode("http://nc.example/movies/v1/movies/1"))
+    end)
+
+    it("round-trips backslashes next to slashes", function()
+      for _, s in ipairs({ "\\/", "\\\\/", "a\\", "/\\", "\\\\\\/x/" }) do
+        assert.equal(s, json.decode(json.encode({ s = s })).s)
+      end
+    end)
+
+    it("round-trips every ASCII character", function()
+      local chars = {}
+      for b = 0, 127 do
+        chars[#chars + 1] = string.char(b)
+      end
+      local s = table.concat(chars) .. "é😀"
+      assert.equal(s, json.decode(json.encode({ s = s })).s)
+    end)
+
+    it("writes integers exactly, integral floats without a fraction", function()
+      assert.equal("9007199254740993", json.encode(9007199254740993))
+      assert.equal("42", json.encode(42.0))
+      assert.equal("-7", json.encode(-7))
+      assert.equal("0.1", json.encode(0.1))
+      assert.equal(1 / 3, json.decode(json.encode({ x = 1 / 3 })).x)
+    end)
+
+    it("raises on values JSON cannot hold (bugs, not input)", function()
+      assert.has_error(function() json.encode(0 / 0) end)
+      assert.has_error(function() json.encode(math.huge) end)
+      assert.has_error(function() json.encode({ 1, x = 2 }) end)
+      assert.has_error(function() json.encode({ [1] = 1, [3] = 3 }) end)
+      assert.has_error(function() json.encode(print) end)
+      local cycle = {}
+      cycle.self = cycle
+      assert.has_error(function() json.encode(cycle) end)
+    end)
+
+    it("encodes an OMA error with no variables as an empty array", function()
+      local text = json.encode(errors.body(errors.new("SVC1012")))
+      assert.matches('"variables":%[%]', text)
+    end)
+  end)
+end)

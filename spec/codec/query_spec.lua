@@ -1,0 +1,50 @@
+local query = require("codec.query")
+
+describe("codec.query", function()
+  it("parses pairs into lists of values", function()
+    assert.same({ limit = { "5" }, offset = { "0" } }, query.parse("limit=5&offset=0"))
+  end)
+
+  it("gives an empty table for an empty or missing query", function()
+    assert.same({}, query.parse(""))
+    assert.same({}, query.parse(nil))
+  end)
+
+  it("decodes + as space and percent escapes", function()
+    local q = query.parse("title=star+wars&x=a%2Bb&y=%C3%A9")
+    assert.equal("star wars", query.one(q, "title"))
+    assert.equal("a+b", query.one(q, "x"))
+    assert.equal("é", query.one(q, "y"))
+  end)
+
+  it("keeps repeated names in order", function()
+    assert.same({ "1", "2" }, query.parse("a=1&a=2").a)
+  end)
+
+  it("treats a name without = as an empty value and skips empty pairs", function()
+    assert.same({ flag = { "" }, b = { "x=y" } }, query.parse("&flag&&b=x=y&"))
+  end)
+
+  it("decodes names", function()
+    assert.same({ "1" }, query.parse("ti%74le=1").title)
+  end)
+
+  it("refuses a broken escape with SVC0002 naming the parameter", function()
+    local q, err = query.parse("limit=5&title=%zz")
+    assert.is_nil(q)
+    assert.equal("SVC0002", err.id)
+    assert.same({ "title" }, err.variables)
+  end)
+
+  describe("one", function()
+    it("returns nil for an absent name", function()
+      assert.is_nil(query.one(query.parse("a=1"), "b"))
+    end)
+
+    it("refuses a repeated name", function()
+      local v, err = query.one(query.parse("limit=1&limit=2"), "limit")
+      assert.is_nil(v)
+      assert.same({ "limit" }, err.variables)
+    end)
+  end)
+end)
