@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
 
 #define CACHE_BUCKETS 128
 
@@ -318,7 +317,6 @@ static int apply_migration(nc_db_t *db, const char *dir, const migration_t *m,
     sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
     return -1;
   }
-  nc_log(NC_LOG_INFO, "applied migration %s", m->name);
   return 0;
 }
 

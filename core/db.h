@@ -19,7 +19,8 @@ void nc_db_close(nc_db_t *db);
 /* Applies, in order, every `NNN_name.sql` file of `dir` not yet recorded in
  * the nc_migrations table, each in its own transaction together with its
  * record. Returns the number applied, or -1 with *err set (malloc'd) and the
- * failing file rolled back. */
+ * failing file rolled back. Logs nothing: a failed start must print only
+ * its one-line reason. */
 int nc_db_migrate(nc_db_t *db, const char *dir, char **err);
 
 /* Returns the prepared statement for `sql`, compiled on first use and cached

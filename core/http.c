@@ -379,8 +379,8 @@ static nc_http_result_t headers_complete(nc_http_parser_t *p) {
   }
   /* llhttp takes "GET /" alone as an HTTP/0.9 request; RFC 9112 3 requires
    * the version on the request line. */
-  if (p->version_len == 0) {
-    fail(p, 400, "missing HTTP version");
+  if (p->version_len == 0 || !r->path) {
+    fail(p, 400, "incomplete request line");
     return NC_HTTP_ERROR;
   }
   r->method = llhttp_method_name((llhttp_method_t)h->method);

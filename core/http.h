@@ -85,8 +85,9 @@ int nc_http_parser_busy(const nc_http_parser_t *p);
 /* 1 once the current request's headers are complete. */
 int nc_http_parser_headers_done(const nc_http_parser_t *p);
 
-/* After NC_HTTP_ERROR: 400, 413, 431 (or 505 for an unsupported version),
- * and a short reason for the log. */
+/* After NC_HTTP_ERROR: 400 (malformed, missing Host), 413 (body), 417
+ * (an Expect other than 100-continue), 431 (headers), 505 (a version other
+ * than 1.0/1.1) or 500 (out of memory), and a short reason for the log. */
 int nc_http_parser_error_status(const nc_http_parser_t *p);
 const char *nc_http_parser_error_reason(const nc_http_parser_t *p);
 

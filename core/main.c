@@ -67,8 +67,9 @@ static int prepare_db_path(app_t *app, char **err) {
   }
   if (mkdir(dir, 0755) != 0) {
     const char *why = strerror(errno);
-    *err = malloc(strlen(dir) + strlen(why) + 64);
-    if (*err) sprintf(*err, "cannot create directory %s for the database: %s", dir, why);
+    *err = malloc(strlen(dir) + strlen(path) + strlen(why) + 64);
+    if (*err)
+      sprintf(*err, "cannot create directory %s for the database %s: %s", dir, path, why);
     free(dir);
     return -1;
   }
@@ -153,7 +154,8 @@ static int start(app_t *app, char **err) {
   if (prepare_db_path(app, err) != 0) return -1;
   app->db = nc_db_open(cfg->db_path, err);
   if (!app->db) return -1;
-  if (nc_db_migrate(app->db, cfg->sql_dir, err) < 0) return -1;
+  int migrated = nc_db_migrate(app->db, cfg->sql_dir, err);
+  if (migrated < 0) return -1;
   if (open_scripts(app, err) != 0) return -1;
 
   uv_signal_init(app->loop, &app->sigint);
@@ -161,6 +163,9 @@ static int start(app_t *app, char **err) {
   app->sigint.data = app->sigterm.data = app;
   uv_signal_start(&app->sigint, signal_cb, SIGINT);
   uv_signal_start(&app->sigterm, signal_cb, SIGTERM);
+  if (migrated > 0)
+    nc_log(NC_LOG_INFO, "applied %d migrations from %s to %s", migrated,
+           cfg->sql_dir, cfg->db_path);
   nc_log(NC_LOG_INFO, "listening on http://%s%s%s:%d (public URL %s, db %s)",
          strchr(cfg->host, ':') ? "[" : "", cfg->host,
          strchr(cfg->host, ':') ? "]" : "", port, cfg->public_url, cfg->db_path);

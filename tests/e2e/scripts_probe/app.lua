@@ -1,0 +1,105 @@
+-- A scripts directory for test_scripts.py: routes that exercise each part
+-- of the `core` module and each way a handler can go wrong, so the C side
+-- of the boundary is tested without the real application's logic.
+local core = require("core")
+local cjson = require("cjson")
+
+local M = {}
+
+local function json(status, value)
+  return { status = status, headers = { ["Content-Type"] = "application/json" },
+           body = cjson.encode(value) }
+end
+
+local routes = {}
+
+routes["/raise"] = function()
+  error("deliberate failure in a handler")
+end
+
+routes["/bad-status"] = function()
+  return { status = 42 }
+end
+
+routes["/not-a-table"] = function()
+  return "hello"
+end
+
+routes["/header-injection"] = function()
+  return { status = 200, headers = { ["X-Evil"] = "a\r\nSet-Cookie: stolen=1" } }
+end
+
+routes["/echo"] = function(req)
+  return json(200, { method = req.method, path = req.path, query = req.query,
+                     body = req.body, headers = req.headers })
+end
+
+routes["/ids"] = function()
+  return json(200, { default = core.random_id(), long = core.random_id(48),
+                     other = core.random_id() })
+end
+
+routes["/now"] = function()
+  return json(200, { now = core.now() })
+end
+
+routes["/config"] = function()
+  return json(200, { public_url = core.config.public_url,
+                     policy_number = core.config.probe_number,
+                     policy_text = core.config.probe_text })
+end
+
+routes["/db/setup"] = function()
+  assert(core.db.exec("CREATE TABLE IF NOT EXISTS probe (k TEXT PRIMARY KEY, v)"))
+  return json(200, { ok = true })
+end
+
+routes["/db/roundtrip"] = function()
+  local changes, rowid = core.db.exec(
+    "INSERT OR REPLACE INTO probe (k, v) VALUES (?, ?)", "it's; DROP TABLE probe", 1.5)
+  local rows = core.db.query("SELECT k, v FROM probe WHERE k = ?", "it's; DROP TABLE probe")
+  return json(200, { changes = changes, rowid = rowid, rows = rows })
+end
+
+routes["/db/constraint"] = function()
+  core.db.exec("INSERT OR REPLACE INTO probe (k, v) VALUES ('dup', 1)")
+  local ok, err = core.db.exec("INSERT INTO probe (k, v) VALUES ('dup', 2)")
+  return json(200, { ok = ok == nil and "nil" or ok, err = err })
+end
+
+routes["/db/bad-sql"] = function()
+  core.db.query("SELEKT nothing")
+  return json(200, {})
+end
+
+routes["/db/rollback"] = function()
+  pcall(core.db.transaction, function()
+    core.db.exec("INSERT OR REPLACE INTO probe (k, v) VALUES ('rolled back', 1)")
+    error("abort the transaction")
+  end)
+  local rows = core.db.query("SELECT count(*) AS n FROM probe WHERE k = 'rolled back'")
+  local a, b = core.db.transaction(function(x) return x, "second" end, "first")
+  return json(200, { count = rows[1].n, results = { a, b } })
+end
+
+routes["/db/raise-in-transaction"] = function()
+  core.db.transaction(function()
+    core.db.exec("INSERT OR REPLACE INTO probe (k, v) VALUES ('never', 1)")
+    error("fails inside a transaction")
+  end)
+end
+
+routes["/db/count-never"] = function()
+  local rows = core.db.query("SELECT count(*) AS n FROM probe WHERE k = 'never'")
+  return json(200, { count = rows[1].n })
+end
+
+function M.handle(req)
+  local route = routes[req.path]
+  if not route then
+    return { status = 404, body = "no route\n" }
+  end
+  return route(req)
+end
+
+return M
