@@ -426,8 +426,11 @@ static nc_http_result_t llhttp_failed(nc_http_parser_t *p, llhttp_errno_t err) {
   if (p->failed) return NC_HTTP_ERROR; /* a callback said why */
   int status = 400;
   /* A syntactically valid "HTTP/d.d" that llhttp refuses (1.2, 3.0) is an
-   * unsupported version, not a malformed request. */
-  if (err == HPE_INVALID_VERSION && p->version_len == 3 &&
+   * unsupported version, not a malformed request. llhttp raises the same
+   * error for junk after a good version ("HTTP/1.1x"): that one is 400. */
+  int servable = p->version_len == 3 && p->version[0] == '1' &&
+                 (p->version[2] == '0' || p->version[2] == '1');
+  if (err == HPE_INVALID_VERSION && p->version_len == 3 && !servable &&
       p->version[0] >= '0' && p->version[0] <= '9' && p->version[1] == '.' &&
       p->version[2] >= '0' && p->version[2] <= '9')
     status = 505;

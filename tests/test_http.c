@@ -978,6 +978,9 @@ static void test_versions(void) {
   expect_error(S("GET / HTTP/0.9\r\n\r\n"), 505);
   expect_error(S("GET / HTTP/3.0\r\nHost: h\r\n\r\n"), 505);
   expect_error(S("GET / HTTP/9.9\r\nHost: h\r\n\r\n"), 505);
+  /* Junk after a version we do speak is a malformed line, not a version. */
+  expect_error(S("GET / HTTP/1.1x\r\nHost: h\r\n\r\n"), 400);
+  expect_error(S("GET / HTTP/1.0 \r\n\r\n"), 400);
 }
 
 static int keep_alive_of(const char *data, size_t len) {

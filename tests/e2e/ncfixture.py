@@ -4,8 +4,14 @@ The binary is $NCSERVER (ctest sets it; by hand it defaults to
 $NC_SOURCE_DIR/build/ncserver) and the scripts come from
 $NC_SOURCE_DIR/scripts. Every server listens on 127.0.0.1 port 0 with a
 database in its own temporary directory; readiness is the log line
-`listening on http://HOST:PORT`, never a sleep. Standard library only, run by
+`listening on http://HOST:PORT` (the server's stderr goes to a file that is
+polled with a deadline), never a fixed sleep. Standard library only, run by
 Debian's /usr/bin/python3.
+
+Server: start/stop (stop asserts the exit code, 0 by default), base_url,
+request() over http.client, raw() for a RawConn, log()/wait_for_log().
+RawConn: send bytes, read_response() (Content-Length, chunked, or to EOF;
+skips 1xx unless asked), wait_closed(). ServerTestCase: one server per class.
 """
 
 import errno
@@ -19,7 +25,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 import urllib.parse
@@ -316,9 +321,8 @@ class Server:
         self.extra_args = list(extra_args)
         self.listen = listen
         self.proc = None
-        self.lines = []
-        self.lock = threading.Lock()
-        self.ready = threading.Event()
+        self.log_path = os.path.join(self.tmp, "server.log")
+        self._final_log = None
         self.host = None
         self.port = None
         self.returncode = None
@@ -334,33 +338,26 @@ class Server:
             cmd += ["--config", path]
         return cmd + self.extra_args
 
-    def _reader(self):
-        for raw in iter(self.proc.stderr.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            with self.lock:
-                self.lines.append(line)
-            if not self.ready.is_set():
-                m = LISTENING_RE.search(line)
-                if m:
-                    self.host = m.group(1).strip("[]")
-                    self.port = int(m.group(2))
-                    self.ready.set()
-        self.proc.stderr.close()
-
     def start(self, timeout=None):
+        """Starts the server and waits for its `listening on` line. Its
+        stderr (and stdout) go to a file rather than a pipe: whatever the
+        server has written is then readable at once by log(), with no reader
+        thread lagging behind, and a full pipe can never block it."""
         timeout = timeout or STARTUP_TIMEOUT
-        self.lines = []
-        self.ready.clear()
         self.returncode = None
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, cwd=self.tmp)
-        self.thread = threading.Thread(target=self._reader, daemon=True)
-        self.thread.start()
+        self._final_log = None
+        with open(self.log_path, "ab") as out:
+            self._log_start = out.tell()
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=out, cwd=self.tmp)
         deadline = time.monotonic() + timeout
-        while not self.ready.wait(0.05):
+        while True:
+            m = LISTENING_RE.search(self.log())
+            if m:
+                self.host = m.group(1).strip("[]")
+                self.port = int(m.group(2))
+                return self
             if self.proc.poll() is not None:
-                self.thread.join(5)
                 rc = self.proc.returncode
                 self.cleanup()
                 raise AssertionError("server exited with %s before listening:\n%s"
@@ -368,11 +365,10 @@ class Server:
             if time.monotonic() > deadline:
                 self.proc.kill()
                 self.proc.wait()
-                self.thread.join(5)
                 self.cleanup()
                 raise AssertionError("server not listening after %.0f s:\n%s"
                                      % (timeout, self.log()))
-        return self
+            time.sleep(0.01)  # polling the log file, bounded by the deadline
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -395,12 +391,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                self.thread.join(5)
                 if cleanup:
                     self.cleanup()
                 raise AssertionError("server did not exit within %.0f s of signal %d:\n%s"
                                      % (timeout, sig, self.log_tail()))
-        self.thread.join(10)
         self.returncode = self.proc.returncode
         if cleanup:
             self.cleanup()
@@ -410,17 +404,39 @@ class Server:
         return self.returncode
 
     def cleanup(self):
+        """Removes the temp dir; the log stays readable through log()."""
+        if self._final_log is None:
+            self._final_log = self.log()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ---- log -------------------------------------------------------------
 
     def log(self):
-        with self.lock:
-            return "\n".join(self.lines)
+        """Everything the current run has written to stderr so far."""
+        if self._final_log is not None:
+            return self._final_log
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(getattr(self, "_log_start", 0))
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
 
     def log_tail(self, n=60):
-        with self.lock:
-            return "\n".join(self.lines[-n:])
+        return "\n".join(self.log().splitlines()[-n:])
+
+    def wait_for_log(self, text, timeout=5.0):
+        """Waits until `text` appears in the log (for lines a server may
+        write just after it answered); returns the log or fails."""
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            log = self.log()
+            if text in log:
+                return log
+            if time.monotonic() > deadline:
+                raise AssertionError("%r not in the server log:\n%s"
+                                     % (text, log[-3000:]))
+            time.sleep(0.01)
 
     # ---- requests --------------------------------------------------------
 

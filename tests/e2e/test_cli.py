@@ -293,7 +293,7 @@ class CliTest(unittest.TestCase):
             for path in ("/e2e-raise", "/e2e-bad", "/e2e-raise"):
                 self.assertEqual(s.get(path).status, 500, path)
             self.assertEqual(s.get("/health").status, 200)
-            self.assertIn("e2e boom", s.log())
+            s.wait_for_log("e2e boom")
         finally:
             s.stop()
 

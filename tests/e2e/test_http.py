@@ -243,6 +243,7 @@ class HttpTest(ServerTestCase):
              b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
             ("bad chunk size", b"POST " + MOVIES.encode() + b" HTTP/1.1\r\nHost: x\r\n"
              b"Transfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n"),
+            ("junk after version", b"GET /health HTTP/1.1x\r\nHost: x\r\n\r\n"),
             ("space in target", b"GET /he alth HTTP/1.1\r\nHost: x\r\n\r\n"),
             ("binary", bytes(range(256))),
         ]

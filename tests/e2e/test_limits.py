@@ -313,14 +313,19 @@ class PipelineFloodTest(ServerTestCase):
             self.assertLess(sent, self.MAX_SEND,
                             "server kept reading %d bytes of pipelined requests from a "
                             "client that reads nothing" % sent)
-            # Another client is still served promptly.
-            t = time.monotonic()
-            r = self.server.get("/health")
-            self.assertStatus(r, 200)
-            self.assertLess(time.monotonic() - t, 5 * SLOW)
+            # Another client is still served promptly, again and again: the
+            # stalled connection costs the server nothing while it waits.
+            for i in range(5):
+                t = time.monotonic()
+                r = self.server.get("/health")
+                self.assertStatus(r, 200)
+                took = time.monotonic() - t
+                self.assertLess(took, 1.0 * SLOW, "GET /health took %.2f s while a client "
+                                "sat on %d bytes of pipelined requests" % (took, sent))
+                select.select([], [], [], 0.2)
             if not SANITIZED:
                 grown = self.rss_kib() - rss_before
-                self.assertLess(grown, 200 * 1024, "RSS grew by %d KiB" % grown)
+                self.assertLess(grown, 64 * 1024, "RSS grew by %d KiB" % grown)
             # The stalled client gets its answers, in order, once it reads.
             c.sock.settimeout(10 * SLOW)
             for i in range(5):
