@@ -39,6 +39,7 @@ static void handle_request_cb(void *ud, const nc_http_request_t *req,
 
 static void stopped_cb(void *ud) {
   app_t *app = ud;
+  nc_script_stop_timers(app->script);
   uv_close((uv_handle_t *)&app->sigint, NULL);
   uv_close((uv_handle_t *)&app->sigterm, NULL);
 }
@@ -102,7 +103,7 @@ static int open_scripts(app_t *app, char **err) {
   entries[4] = (nc_script_config_t){"sql", cfg->sql_dir};
   for (size_t i = 0; i < cfg->extra_count; i++)
     entries[5 + i] = (nc_script_config_t){cfg->extra[i].key, cfg->extra[i].value};
-  app->script = nc_script_open(cfg->scripts_dir, app->db, entries, n, err);
+  app->script = nc_script_open(cfg->scripts_dir, app->loop, app->db, entries, n, err);
   free(entries);
   return app->script ? 0 : -1;
 }

@@ -15,10 +15,23 @@
 
 #include "log.h"
 
+typedef struct script_timer {
+  uv_timer_t handle;
+  struct nc_script *script;
+  struct script_timer *next; /* live timers, for cancel and stop */
+  lua_Integer id;
+  int fn_ref;                /* registry ref of the Lua callback */
+  int repeat;
+} script_timer_t;
+
 struct nc_script {
   lua_State *L;
+  uv_loop_t *loop;
   nc_db_t *db;
   int handle_ref; /* registry ref of app.handle */
+  script_timer_t *timers;
+  lua_Integer next_timer_id;
+  int timers_stopped;
 };
 
 /* The registry key under which core functions find their nc_script_t. */
@@ -216,6 +229,88 @@ static int core_random_id(lua_State *L) {
   return 1;
 }
 
+/* ---- core.timer ---- */
+
+static int protected_call(lua_State *L, int nargs, int nresults, const char *what);
+
+static void timer_closed_cb(uv_handle_t *h) { free(h->data); }
+
+/* Unlinks a timer and releases its callback; the struct goes when libuv
+ * has closed the handle. */
+static void timer_release(nc_script_t *s, script_timer_t *t) {
+  for (script_timer_t **p = &s->timers; *p; p = &(*p)->next) {
+    if (*p == t) {
+      *p = t->next;
+      break;
+    }
+  }
+  luaL_unref(s->L, LUA_REGISTRYINDEX, t->fn_ref);
+  uv_close((uv_handle_t *)&t->handle, timer_closed_cb);
+}
+
+static void timer_fired_cb(uv_timer_t *handle) {
+  script_timer_t *t = handle->data;
+  nc_script_t *s = t->script;
+  lua_State *L = s->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->fn_ref);
+  int repeat = t->repeat;
+  /* A one-shot timer is done before its callback runs, so a cancel from
+   * inside the callback answers "closed" rather than freeing it twice. */
+  if (!repeat) timer_release(s, t);
+  char what[64];
+  snprintf(what, sizeof what, "lua error in timer %lld", (long long)t->id);
+  if (protected_call(L, 0, 0, what) != 0 &&
+      !sqlite3_get_autocommit(nc_db_sqlite(s->db)))
+    sqlite3_exec(nc_db_sqlite(s->db), "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int start_timer(lua_State *L, int repeat) {
+  nc_script_t *s = script_of(L);
+  lua_Integer ms = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, ms >= repeat && ms <= 0x7fffffff, 1, "out of range");
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (s->timers_stopped) return luaL_error(L, "core.timer: the server is stopping");
+  script_timer_t *t = calloc(1, sizeof *t);
+  if (!t) return luaL_error(L, "core.timer: out of memory");
+  uv_timer_init(s->loop, &t->handle);
+  t->handle.data = t;
+  t->script = s;
+  t->id = ++s->next_timer_id;
+  t->repeat = repeat;
+  lua_pushvalue(L, 2);
+  t->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  t->next = s->timers;
+  s->timers = t;
+  uv_timer_start(&t->handle, timer_fired_cb, (uint64_t)ms, repeat ? (uint64_t)ms : 0);
+  lua_pushinteger(L, t->id);
+  return 1;
+}
+
+static int core_timer_after(lua_State *L) { return start_timer(L, 0); }
+
+static int core_timer_every(lua_State *L) { return start_timer(L, 1); }
+
+static int core_timer_cancel(lua_State *L) {
+  nc_script_t *s = script_of(L);
+  lua_Integer id = luaL_checkinteger(L, 1);
+  for (script_timer_t *t = s->timers; t; t = t->next) {
+    if (t->id == id) {
+      timer_release(s, t);
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+  }
+  lua_pushnil(L);
+  lua_pushliteral(L, "closed");
+  return 2;
+}
+
+void nc_script_stop_timers(nc_script_t *s) {
+  if (!s) return;
+  s->timers_stopped = 1;
+  while (s->timers) timer_release(s, s->timers);
+}
+
 static void push_config(lua_State *L, const nc_script_config_t *config,
                         size_t count) {
   lua_createtable(L, 0, (int)count);
@@ -233,6 +328,10 @@ static void install_core(lua_State *L, const nc_script_config_t *config,
                                       {"exec", core_db_exec},
                                       {"transaction", core_db_transaction},
                                       {NULL, NULL}};
+  static const luaL_Reg timer_funcs[] = {{"after", core_timer_after},
+                                         {"every", core_timer_every},
+                                         {"cancel", core_timer_cancel},
+                                         {NULL, NULL}};
   static const luaL_Reg core_funcs[] = {{"log", core_log},
                                         {"now", core_now},
                                         {"random_id", core_random_id},
@@ -241,6 +340,8 @@ static void install_core(lua_State *L, const nc_script_config_t *config,
   luaL_newlib(L, core_funcs);
   luaL_newlib(L, db_funcs);
   lua_setfield(L, -2, "db");
+  luaL_newlib(L, timer_funcs);
+  lua_setfield(L, -2, "timer");
   push_config(L, config, count);
   lua_setfield(L, -2, "config");
   lua_setfield(L, -2, "core");
@@ -272,7 +373,7 @@ static int protected_call(lua_State *L, int nargs, int nresults, const char *wha
   return 0;
 }
 
-nc_script_t *nc_script_open(const char *dir, nc_db_t *db,
+nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
                             const nc_script_config_t *config,
                             size_t config_count, char **err) {
   nc_script_t *s = calloc(1, sizeof *s);
@@ -283,6 +384,7 @@ nc_script_t *nc_script_open(const char *dir, nc_db_t *db,
     return NULL;
   }
   s->L = L;
+  s->loop = loop;
   s->db = db;
   luaL_openlibs(L);
   lua_pushlightuserdata(L, s);
@@ -321,6 +423,10 @@ nc_script_t *nc_script_open(const char *dir, nc_db_t *db,
   size_t len = strcspn(problem ? problem : "?", "\n");
   *err = malloc(len + strlen(path) + 32);
   if (*err) sprintf(*err, "cannot load scripts (%s): %.*s", path, (int)len, problem);
+  nc_script_stop_timers(s);
+  /* The timers' handles are closed but libuv frees nothing until the
+   * loop runs their close callbacks; the structs only hold the handle. */
+  s->L = NULL;
   lua_close(L);
   free(s);
   return NULL;

@@ -47,6 +47,15 @@
  *   core.now() -> seconds since the Unix epoch, a float with ms precision.
  *   core.random_id([nbytes]) -> URL-safe base64 text (no padding) of
  *       nbytes (default 16, at most 64) from the OS random source.
+ *   core.timer.after(ms, fn) -> id
+ *   core.timer.every(ms, fn) -> id
+ *       Calls fn() once after ms milliseconds (after), or every ms
+ *       milliseconds until cancelled (every), on the event loop. An error
+ *       in fn is logged with its traceback; an `every` timer keeps running.
+ *       ms is an integer >= 0 (every: >= 1).
+ *   core.timer.cancel(id) -> true | nil, "closed"
+ *       Stops a timer; "closed" when it already fired (after) or was
+ *       cancelled. Every timer stops when the server stops.
  *   core.config -> read-only copy of the effective configuration:
  *       { public_url = "http://127.0.0.1:8080", listen = "...", db = "...",
  *         scripts = "...", plus every other key of the --config file }; values
@@ -56,6 +65,8 @@
 #define NC_SCRIPT_H
 
 #include <stddef.h>
+
+#include <uv.h>
 
 #include "db.h"
 #include "http.h"
@@ -68,12 +79,19 @@ typedef struct {
   const char *value;
 } nc_script_config_t;
 
-/* Creates the VM, installs `core`, loads <dir>/app.lua. `db` is borrowed and
- * must outlive the script. `config` is copied. Returns NULL and a malloc'd
- * one-line message in *err (caller frees) on failure. */
-nc_script_t *nc_script_open(const char *dir, nc_db_t *db,
+/* Creates the VM, installs `core`, loads <dir>/app.lua. `loop` and `db` are
+ * borrowed and must outlive the script. `config` is copied. Returns NULL
+ * and a malloc'd one-line message in *err (caller frees) on failure. */
+nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
                             const nc_script_config_t *config,
                             size_t config_count, char **err);
+
+/* Cancels every core.timer, so the loop can end; no script callback runs
+ * after this. Call before the last uv_run returns. */
+void nc_script_stop_timers(nc_script_t *s);
+
+/* Closes the VM. Call after nc_script_stop_timers() and once the loop has
+ * run the timers' close callbacks. NULL is fine. */
 void nc_script_close(nc_script_t *s);
 
 /* Calls app.handle(req) and fills *res, which the caller releases with

@@ -106,6 +106,27 @@ class ScriptBoundaryTest(ServerTestCase):
         # A transaction left open would make this BEGIN fail.
         self.assertStatus(self.server.get("/db/rollback"), 200)
 
+    def test_timers(self):
+        import time
+        start = self.server.get("/timer/start").json()
+        self.assertNotEqual(start["once"], start["repeating"])
+        deadline = time.monotonic() + 10
+        while True:
+            doc = self.server.get("/timer/state").json()
+            if doc["fired"] >= 1 and doc["ticks"] >= 3 and doc.get("self_cancel"):
+                break
+            self.assertLess(time.monotonic(), deadline, doc)
+            time.sleep(0.02)
+        # The once timer fired once; the cancelled one never did.
+        self.assertEqual(doc["fired"], 1)
+        self.assertEqual(doc["cancelled"], [True])
+        self.assertEqual(doc["self_cancel"], [True])
+        self.assertEqual(doc["cancel_after_fire"], ["nil", "closed"])
+        # Cancelled from inside its own callback: no tick after the third.
+        time.sleep(0.1)
+        self.assertEqual(self.server.get("/timer/state").json()["ticks"], 3)
+        self.server.wait_for_log("deliberate failure in a timer")
+
 
 if __name__ == "__main__":
     unittest.main()

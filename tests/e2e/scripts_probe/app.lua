@@ -94,6 +94,38 @@ routes["/db/count-never"] = function()
   return json(200, { count = rows[1].n })
 end
 
+-- Timers: state the tests poll for, never a sleep.
+local timer_state = { fired = 0, ticks = 0 }
+
+routes["/timer/start"] = function()
+  timer_state.fired, timer_state.ticks = 0, 0
+  timer_state.once = core.timer.after(20, function()
+    timer_state.fired = timer_state.fired + 1
+  end)
+  timer_state.repeating = core.timer.every(10, function()
+    timer_state.ticks = timer_state.ticks + 1
+    if timer_state.ticks == 3 then
+      timer_state.self_cancel = { core.timer.cancel(timer_state.repeating) }
+    end
+  end)
+  local doomed = core.timer.after(10, function() timer_state.fired = 100 end)
+  timer_state.cancelled = { core.timer.cancel(doomed) }
+  core.timer.after(0, function() error("deliberate failure in a timer") end)
+  return json(200, { once = timer_state.once, repeating = timer_state.repeating })
+end
+
+routes["/timer/state"] = function()
+  -- Only once it fired: cancelling earlier would stop it.
+  local again = timer_state.fired > 0 and { core.timer.cancel(timer_state.once) } or {}
+  return json(200, { fired = timer_state.fired, ticks = timer_state.ticks,
+                     cancelled = timer_state.cancelled,
+                     self_cancel = timer_state.self_cancel,
+                     cancel_after_fire = { again[1] == nil and "nil" or again[1], again[2] } })
+end
+
+-- Left running on purpose: stopping the server must still end the loop.
+core.timer.every(60000, function() end)
+
 function M.handle(req)
   local route = routes[req.path]
   if not route then
