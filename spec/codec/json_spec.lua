@@ -14,7 +14,7 @@ describe("codec.json", function()
 
     local malformed = {
       "", "   ", "{", "{\"a\":}", "{\"a\":1} x", "{'a':1}", "{\"a\":NaN}",
-      "Infinity", "0x10", "[1,]", "{\"a\" 1}", "\"unterminated",
+      "Infinity", "0x10", "[,]", "[1,,]", "{\"a\" 1}", "\"unterminated",
       string.rep("[", 100000),
     }
     for _, text in ipairs(malformed) do
@@ -133,6 +133,29 @@ describe("codec.json", function()
     it("encodes an OMA error with no variables as an empty array", function()
       local text = json.encode(errors.body(errors.new("SVC1012")))
       assert.matches('"variables":%[%]', text)
+    end)
+  end)
+  describe("trailing commas (OMA NC Appendix D examples)", function()
+    it("accepts a comma before a closing brace or bracket", function()
+      local v = assert(json.decode('{"notificationChannel": {\n "channelData": {\n  "maxNotifications": "1",\n },\n "list": [1, 2, ],\n}}'))
+      assert.equal("1", v.notificationChannel.channelData.maxNotifications)
+      assert.same({ 1, 2 }, v.notificationChannel.list)
+    end)
+
+    it("leaves commas inside strings alone", function()
+      assert.equal('{"a":",}","b":"\\",]"}',
+        json.without_trailing_commas('{"a":",}","b":"\\",]"}'))
+      local v = assert(json.decode('{"a": ",}", "b": "x\\"",}'))
+      assert.equal(",}", v.a)
+      assert.equal('x"', v.b)
+    end)
+
+    it("still refuses other broken JSON with the original error", function()
+      local v, err = json.decode('{"a": 1,, }')
+      assert.is_nil(v)
+      assert.equal("SVC0001", err.id)
+      assert.is_nil((json.decode('{"a": 1')))
+      assert.is_nil((json.decode('[,]')))
     end)
   end)
 end)
