@@ -9,12 +9,14 @@ local response = require("http.response")
 local router = require("router")
 local health = require("health")
 local movies = require("movies.api")
+local nc = require("nc.api")
 
 local M = {}
 
--- Areas whose routes(ctx) make up the table. Adding an area (nc/, movie
--- subscriptions) is one line here.
-local AREAS = { health, movies }
+-- Areas whose routes(ctx) make up the table. Adding an area (movie
+-- subscriptions) is one line here. An area may also have start(ctx),
+-- called once after every route is in place (nc/ sets its expiry timer).
+local AREAS = { health, movies, nc }
 
 local function build_ctx()
   -- Every URL we hand out is public_url + an absolute path, so a
@@ -25,6 +27,10 @@ local function build_ctx()
     now = core.now,
     log = core.log,
     random_id = core.random_id,
+    -- nil under a spec's fake core that has no timers: areas then do
+    -- without (nc/expiry.lua relies on its access checks alone).
+    timer = core.timer,
+    config = core.config,
     public_url = public_url,
   }
 end
@@ -41,6 +47,11 @@ end
 
 local ctx = build_ctx()
 local routes = build_routes(ctx)
+for _, area in ipairs(AREAS) do
+  if area.start then
+    area.start(ctx)
+  end
+end
 
 function M.handle(req)
   -- RFC 7231 4.3.2: HEAD is GET without the body; the core drops the body

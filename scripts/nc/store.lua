@@ -1,0 +1,142 @@
+-- Every SQL statement on the channels and outbox tables
+-- (sql/003_notification_channels.sql). Values are always bound to "?"
+-- parameters, never spliced into the text.
+--
+-- `db` is core.db (core/script.h). A failed statement is an expected
+-- failure: nil, SVC2001 (503) and the SQLite message as a third value for
+-- the caller to log. Rows come back as the table has them (snake_case
+-- columns); nc/channels.lua turns them into representations.
+local errors = require("codec.errors")
+
+local M = {}
+
+local COLUMNS = "channel_id, user_id, channel_type, client_correlator,"
+  .. " application_tag, max_notifications, max_wait_time, callback_id,"
+  .. " lifetime, expires_at, created_at"
+
+local function failed(msg)
+  return nil, errors.new("SVC2001"), msg
+end
+
+local function first(rows, err)
+  if not rows then
+    return failed(err)
+  end
+  return rows[1] or false
+end
+
+-- Inserts a channel row (every column of COLUMNS). Returns true.
+function M.insert(db, row)
+  local changes, err = db.exec("INSERT INTO channels (" .. COLUMNS .. ")"
+    .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    row.channel_id, row.user_id, row.channel_type, row.client_correlator,
+    row.application_tag, row.max_notifications, row.max_wait_time,
+    row.callback_id, row.lifetime, row.expires_at, row.created_at)
+  if not changes then
+    return failed(err)
+  end
+  return true
+end
+
+-- The row of channel `channel_id` owned by `user_id`, live or not; false
+-- when there is none. Asking with the wrong user finds nothing: users are
+-- isolated (API.md 2).
+function M.get(db, user_id, channel_id)
+  return first(db.query("SELECT " .. COLUMNS .. " FROM channels"
+    .. " WHERE channel_id = ? AND user_id = ?", channel_id, user_id))
+end
+
+-- The row whose callbackURL ends in `callback_id`; false when none.
+function M.by_callback(db, callback_id)
+  return first(db.query("SELECT " .. COLUMNS .. " FROM channels"
+    .. " WHERE callback_id = ?", callback_id))
+end
+
+-- The row `user_id` created with `correlator`; false when none.
+function M.by_correlator(db, user_id, correlator)
+  return first(db.query("SELECT " .. COLUMNS .. " FROM channels"
+    .. " WHERE user_id = ? AND client_correlator = ?", user_id, correlator))
+end
+
+-- The live channels of `user_id` (expires_at after `now`), oldest first;
+-- channel_id breaks ties of the same millisecond so the order is stable.
+function M.list(db, user_id, now)
+  local rows, err = db.query("SELECT " .. COLUMNS .. " FROM channels"
+    .. " WHERE user_id = ? AND expires_at > ?"
+    .. " ORDER BY created_at, channel_id", user_id, now)
+  if not rows then
+    return failed(err)
+  end
+  return rows
+end
+
+-- Deletes a channel and (ON DELETE CASCADE) its queued notifications.
+-- Returns true, or false when it was already gone.
+function M.delete(db, channel_id)
+  local changes, err = db.exec("DELETE FROM channels WHERE channel_id = ?",
+    channel_id)
+  if not changes then
+    return failed(err)
+  end
+  return changes == 1
+end
+
+-- Sets a channel's granted lifetime and its new end. Returns true, or
+-- false when the channel is gone.
+function M.set_lifetime(db, channel_id, lifetime, expires_at)
+  local changes, err = db.exec("UPDATE channels SET lifetime = ?, expires_at = ?"
+    .. " WHERE channel_id = ?", lifetime, expires_at, channel_id)
+  if not changes then
+    return failed(err)
+  end
+  return changes == 1
+end
+
+-- The ids of every channel whose end is at or before `now`.
+function M.expired(db, now)
+  local rows, err = db.query("SELECT channel_id FROM channels"
+    .. " WHERE expires_at <= ? ORDER BY expires_at", now)
+  if not rows then
+    return failed(err)
+  end
+  local ids = {}
+  for i, row in ipairs(rows) do
+    ids[i] = row.channel_id
+  end
+  return ids
+end
+
+-- The earliest expires_at of any channel, or false when there is none.
+function M.next_expiry(db)
+  local rows, err = db.query("SELECT min(expires_at) AS t FROM channels")
+  if not rows then
+    return failed(err)
+  end
+  local t = rows[1] and rows[1].t
+  return t ~= nil and tonumber(t) or false
+end
+
+-- Queues one notification for `channel_id`. Returns its seq.
+function M.enqueue(db, channel_id, root, format, body, now)
+  local changes, seq = db.exec("INSERT INTO outbox"
+    .. " (channel_id, root, format, body, created_at) VALUES (?, ?, ?, ?, ?)",
+    channel_id, root, format, body, now)
+  if not changes then
+    return failed(seq)
+  end
+  return seq
+end
+
+-- The queued notifications of `channel_id` in seq order, at most `limit`
+-- (nil: all).
+function M.queued(db, channel_id, limit)
+  local rows, err = db.query("SELECT seq, root, format, body, created_at"
+    .. " FROM outbox WHERE channel_id = ? ORDER BY seq LIMIT ?",
+    channel_id, limit or -1)
+  if not rows then
+    return failed(err)
+  end
+  return rows
+end
+
+return M

@@ -1,0 +1,221 @@
+local notification = require("codec.notification")
+local json = require("codec.json")
+local xml = require("codec.xml")
+local rep = require("codec.representation")
+local fx = require("fixtures.nc_fixtures")
+
+local NC = "urn:oma:xml:rest:netapi:notificationchannel:1"
+
+local function split(content_type, body)
+  return notification.split(fx.request(content_type, body))
+end
+
+local function roots(list)
+  local out = {}
+  for i, item in ipairs(list) do
+    out[i] = item.root .. "/" .. item.format
+  end
+  return out
+end
+
+local function assert_not_notification(list, err)
+  assert.is_nil(list)
+  assert.equal("SVC0002", err.id)
+  assert.equal(400, err.status)
+  assert.same({ "notification" }, err.variables)
+end
+
+describe("codec.notification", function()
+  describe("split JSON", function()
+    it("takes one notification, its text as sent", function()
+      local body = '{"movieNotification": {"movie": {"title": "Up", "year": 2009, "big": 12345678901234567890}}}'
+      local list = assert(split("application/json; charset=utf-8", body))
+      assert.same({ "movieNotification/json" }, roots(list))
+      assert.equal('{"movieNotification":{"movie": {"title": "Up", "year": 2009, "big": 12345678901234567890}}}',
+        list[1].body)
+      assert.same({ movieNotification = { movie = { title = "Up", year = 2009, big = 12345678901234567890 } } },
+        json.decode(list[1].body))
+    end)
+
+    it("takes a notificationList array (D.13) in order", function()
+      local list = assert(split("application/json", fx.load("D.13-response.json")))
+      assert.same({ "inboundMessageNotification/json", "inboundMessageNotification/json",
+        "presenceNotification/json" }, roots(list))
+      for _, item in ipairs(list) do
+        local doc = assert(json.decode(item.body))
+        assert.is_table(doc[item.root])
+      end
+      assert.equal("msg1234", json.decode(list[2].body).inboundMessageNotification.inboundMessage.messageId)
+    end)
+
+    it("takes a notificationList object (D.12), and names repeated in an array", function()
+      local list = assert(split("application/json", fx.load("D.12-response.json")))
+      assert.same({ "presenceNotification/json" }, roots(list))
+      list = assert(split("application/json",
+        '{"notificationList":{"a":[{"n":1},{"n":2}],"b":{"n":3}}}'))
+      assert.same({ "a/json", "a/json", "b/json" }, roots(list))
+      assert.same({ { a = { n = 1 } }, { a = { n = 2 } }, { b = { n = 3 } } },
+        { json.decode(list[1].body), json.decode(list[2].body), json.decode(list[3].body) })
+    end)
+
+    it("keeps strings with brackets, quotes and escapes intact", function()
+      local body = '{"notificationList":[{"x":{"s":"}]\\"[{,","t":"\\\\"}},{"y":{"u":[1,{"v":"]"}]}}]}'
+      local list = assert(split("application/json", body))
+      assert.same({ "x/json", "y/json" }, roots(list))
+      assert.same({ x = { s = '}]"[{,', t = "\\" } }, json.decode(list[1].body))
+      assert.same({ y = { u = { 1, { v = "]" } } } }, json.decode(list[2].body))
+    end)
+
+    it("refuses what holds no notification", function()
+      for _, body in ipairs({ "[]", '"x"', "3", "null", "{}", '{"notificationList":[]}',
+          '{"notificationList":null}', '{"notificationList":{}}', '{"a":{},"b":{}}', '{"a":1}',
+          '{"a":"text"}', '{"a":[{}]}', '{"notificationList":[1]}', '{"notificationList":[{"a":1}]}',
+          '{"notificationList":"x"}', " " }) do
+        assert_not_notification(split("application/json", body))
+      end
+    end)
+
+    it("refuses malformed JSON with SVC0001", function()
+      local list, err = split("application/json", '{"a":{')
+      assert.is_nil(list)
+      assert.equal("SVC0001", err.id)
+    end)
+  end)
+
+  describe("split XML", function()
+    it("takes any root element as one notification", function()
+      local list = assert(split("application/xml", fx.load("6.3.5.4-response.xml")))
+      assert.same({ "presenceNotification/xml" }, roots(list))
+      local node = assert(xml.parse(list[1].body))
+      assert.equal("urn:oma:xml:rest:netapi:presence:1", node.ns)
+      assert.equal("pr:presenceNotification", node.name)
+    end)
+
+    it("takes every child of an NC notificationList, each standing alone", function()
+      local list = assert(split("text/xml", fx.load("6.3.5.2-response.xml")))
+      assert.same({ "presenceNotification/xml", "inboundMessageNotification/xml",
+        "inboundMessageNotification/xml" }, roots(list))
+      local node = assert(xml.parse(list[3].body))
+      assert.equal("urn:oma:xml:rest:netapi:messaging:1", node.ns)
+      assert.equal("msg1234", xml.text(xml.elements(xml.elements(node)[1])[5]))
+    end)
+
+    it("carries declarations made on the list down to its items", function()
+      local list = assert(split("application/xml", '<nc:notificationList xmlns:nc="' .. NC
+        .. '" xmlns:m="urn:m" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        .. '<m:movieNotification xsi:type="m:T"><title>Up</title></m:movieNotification>'
+        .. "<ncListComplete>true</ncListComplete></nc:notificationList>"))
+      assert.same({ "movieNotification/xml" }, roots(list))
+      local node = assert(xml.parse(list[1].body))
+      assert.equal("urn:m", node.ns)
+      assert.same({ "urn:m", "T" }, { xml.resolve_qname(node, xml.attribute(node, xml.XSI_NS, "type")) })
+    end)
+
+    it("treats a notificationList outside the NC namespace as one notification", function()
+      local list = assert(split("application/xml", '<notificationList xmlns="urn:other"><a/></notificationList>'))
+      assert.same({ "notificationList/xml" }, roots(list))
+    end)
+
+    it("refuses an empty list or text in it", function()
+      assert_not_notification(split("application/xml", '<nc:notificationList xmlns:nc="' .. NC .. '"/>'))
+      assert_not_notification(split("application/xml", '<nc:notificationList xmlns:nc="' .. NC .. '">x<a/></nc:notificationList>'))
+      assert_not_notification(split("application/xml", ""))
+    end)
+
+    it("refuses malformed XML and DOCTYPEs with SVC0001", function()
+      for _, body in ipairs({ "<a>", "<!DOCTYPE a [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><a>&e;</a>", "x" }) do
+        local list, err = split("application/xml", body)
+        assert.is_nil(list)
+        assert.equal("SVC0001", err.id)
+      end
+    end)
+  end)
+
+  it("answers 415 for other content types", function()
+    for _, ct in ipairs({ "text/plain", "application/x-www-form-urlencoded" }) do
+      local list, err = split(ct, "{}")
+      assert.is_nil(list)
+      assert.equal("SVC3002", err.id)
+      assert.equal(415, err.status)
+    end
+    local list, err = notification.split({ headers = {}, body = "{}" })
+    assert.is_nil(list)
+    assert.same({ "(none)", "application/json, application/xml" }, err.variables)
+  end)
+
+  describe("conversion", function()
+    it("turns XML into JSON by the OMA JSON rules (6.3.5.1 -> D.12)", function()
+      local xml_list = assert(split("application/xml", fx.load("6.3.5.1-response.xml")))
+      local json_list = assert(split("application/json", fx.load("D.12-response.json")))
+      local from_xml = json.decode(notification.to_json(xml_list[1]))
+      local want = json.decode(json_list[1].body)
+      -- The href is wrapped differently in the two examples.
+      from_xml.presenceNotification.link.href = nil
+      want.presenceNotification.link.href = nil
+      assert.same(want, from_xml)
+    end)
+
+    it("makes repeated elements arrays, keeps text beside attributes", function()
+      local item = assert(split("application/xml", '<m:n xmlns:m="urn:m" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+        .. ' xsi:type="m:T" id="7"><a>1</a><a>2</a><a>3</a><b k="v">t</b><c/></m:n>'))[1]
+      assert.same({ n = { id = "7", a = { "1", "2", "3" }, b = { k = "v", ["$"] = "t" }, c = "" } },
+        json.decode(notification.to_json(item)))
+    end)
+
+    it("turns JSON into unqualified XML", function()
+      local item = assert(split("application/json",
+        '{"movieNotification":{"title":"<Up>","year":2009,"ok":true,"tags":["a","b"],"none":null,"$":"x"}}'))[1]
+      local text = notification.to_xml(item)
+      assert.equal("<movieNotification>x<none></none><ok>true</ok><tags>a</tags><tags>b</tags>"
+        .. "<title>&lt;Up&gt;</title><year>2009</year></movieNotification>", text)
+      assert.is_table(xml.parse(text))
+    end)
+
+    it("passes a notification on untouched in its own format", function()
+      local item = { root = "x", format = "json", body = '{"x": {"n": 1.50}}' }
+      assert.equal(item.body, notification.to_json(item))
+      item = { root = "x", format = "xml", body = '<x xmlns="urn:x"/>' }
+      assert.equal(item.body, notification.to_xml(item))
+    end)
+  end)
+
+  describe("a notificationList through codec/representation", function()
+    local items = {
+      { root = "a", format = "json", body = '{"a":{"n":1}}' },
+      { root = "b", format = "xml", body = '<p:b xmlns:p="urn:p"><n>2</n></p:b>' },
+    }
+
+    it("encodes JSON as an array of one-key objects", function()
+      local body = rep.encode("json", "notificationList", { notifications = items })
+      assert.equal('{"notificationList":[{"a":{"n":1}},{"b":{"n":"2"}}]}', body)
+      assert.same({ notificationList = { { a = { n = 1 } }, { b = { n = "2" } } } }, json.decode(body))
+    end)
+
+    it("encodes XML with each notification as a child of nc:notificationList", function()
+      local body = rep.encode("xml", "notificationList", { notifications = items, ncListComplete = true })
+      local root = assert(xml.parse(body))
+      assert.equal(NC, root.ns)
+      local kids = xml.elements(root)
+      assert.same({ "a", "b", "ncListComplete" }, { kids[1].localname, kids[2].localname, kids[3].localname })
+      assert.is_nil(kids[1].ns)
+      assert.equal("urn:p", kids[2].ns)
+      assert.equal("true", xml.text(kids[3]))
+    end)
+
+    it("reads back what it wrote, in both formats", function()
+      for _, format in ipairs({ "json", "xml" }) do
+        local body, ct = rep.encode(format, "notificationList", { notifications = items, ncListComplete = false })
+        local v = assert(rep.decode(fx.request(ct, body), "notificationList"))
+        assert.same({ "a/" .. format, "b/" .. format }, roots(v.notifications))
+        assert.is_false(v.ncListComplete)
+      end
+    end)
+
+    it("splits what it wrote, as a callback body", function()
+      local body, ct = rep.encode("xml", "notificationList", { notifications = items })
+      assert.same({ "a/xml", "b/xml" }, roots(assert(notification.split(fx.request(ct, body)))))
+      body, ct = rep.encode("json", "notificationList", { notifications = items })
+      assert.same({ "a/json", "b/json" }, roots(assert(notification.split(fx.request(ct, body)))))
+    end)
+  end)
+end)

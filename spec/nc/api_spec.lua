@@ -1,0 +1,443 @@
+local fake_core = require("support.fake_core")
+local fixture = require("nc.fixture")
+local json = require("codec.json")
+local router = require("router")
+local api = require("nc.api")
+local store = require("nc.store")
+
+local T0 = fixture.T0
+local P = "http://nc.example:8080"
+local BASE = "/notificationchannel/v1"
+local TEL = "tel%3A%2B19585550100"
+local ACR = "acr%3Apseudonym123"
+
+describe("nc.api", function()
+  local core, timer, app_ctx, routes, removed
+
+  before_each(function()
+    core = fake_core.new({ seed = false, now = T0 })
+    assert(core.db.exec("PRAGMA foreign_keys = ON"))
+    timer = fixture.timer(core)
+    app_ctx = fake_core.ctx(core)
+    app_ctx.config = { channel_lifetime_min = 1 }
+    app_ctx.timer = timer
+    routes = router.new()
+    for _, r in ipairs(api.routes(app_ctx)) do
+      routes:add(r[1], r[2], r[3])
+    end
+    api.start(app_ctx)
+    removed = {}
+    api.context(app_ctx).on_channel_removed = function(id)
+      removed[#removed + 1] = id
+    end
+  end)
+  after_each(function()
+    core.db.close()
+  end)
+
+  -- Sends a request through the route table, as app.lua does.
+  local function send(method, path, body, headers)
+    local h = {}
+    for k, v in pairs(headers or {}) do
+      h[k:lower()] = v
+    end
+    if body ~= nil and type(body) ~= "string" then
+      body = json.encode(body)
+      h["content-type"] = h["content-type"] or "application/json"
+    end
+    local req = { method = method, path = path, query = "", headers = h, body = body or "" }
+    local handler, params, allowed = routes:match(method, path)
+    if not handler then
+      return { status = params == "no method" and 405 or 404, allowed = allowed }
+    end
+    return handler(req, params)
+  end
+
+  local function decode(res)
+    assert.equal("application/json", res.headers["Content-Type"])
+    return assert(json.decode(res.body))
+  end
+
+  local function fault(res, status, id)
+    assert.equal(status, res.status, res.body)
+    local doc = decode(res).requestError
+    local e = doc.serviceException or doc.policyException
+    assert.equal(id, e.messageId)
+    return e
+  end
+
+  local function create(user, channel, headers)
+    return send("POST", BASE .. "/" .. (user or TEL) .. "/channels",
+      { notificationChannel = channel or { channelType = "LongPolling" } }, headers)
+  end
+
+  local function created(user, channel)
+    local res = create(user, channel)
+    assert.equal(201, res.status, res.body)
+    return decode(res).notificationChannel
+  end
+
+  local function path_of(url)
+    return url:sub(#P + 1)
+  end
+
+  describe("routes", function()
+    it("allows exactly the spec's methods on each resource", function()
+      local cases = {
+        { BASE .. "/u/channels", { "GET", "POST" } },                 -- 6.1.4, 6.1.6
+        { BASE .. "/u/channels/c", { "GET", "DELETE" } },             -- 6.2.4, 6.2.5
+        { BASE .. "/u/channels/c/channelLifetime", { "GET", "PUT" } }, -- 6.4.5, 6.4.6
+        { BASE .. "/u/channels/c/notifications", { "POST" } },        -- 6.3.3, 6.3.4, 6.3.6
+        { BASE .. "/callbacks/cb", { "POST" } },
+      }
+      for _, case in ipairs(cases) do
+        local res = send("PATCH", case[1])
+        assert.equal(405, res.status)
+        assert.same(case[2], res.allowed)
+      end
+    end)
+  end)
+
+  describe("POST channels", function()
+    it("creates a LongPolling channel as in D.2, with defaults filled", function()
+      local res = create(TEL, { clientCorrelator = "123", applicationTag = "myApp",
+        channelType = "LongPolling", channelData = { maxNotifications = "1" },
+        channelLifetime = "7200" })
+      assert.equal(201, res.status, res.body)
+      assert.equal("Accept", res.headers.Vary)
+      local ch = decode(res).notificationChannel
+      assert.equal(P .. BASE .. "/" .. TEL .. "/channels/id1", ch.resourceURL)
+      assert.equal(ch.resourceURL, res.headers.Location)
+      assert.same({
+        clientCorrelator = "123", applicationTag = "myApp", channelType = "LongPolling",
+        channelData = { channelURL = ch.resourceURL .. "/notifications",
+          maxNotifications = 1, maxWaitTime = 30 },
+        channelLifetime = 7200,
+        callbackURL = P .. BASE .. "/callbacks/id2",
+        resourceURL = ch.resourceURL,
+      }, ch)
+    end)
+
+    it("creates a WebSockets channel with a ws channelURL", function()
+      local ch = created(ACR, { channelType = "WebSockets" })
+      assert.equal("ws://nc.example:8080" .. BASE .. "/" .. ACR .. "/channels/id1/ws",
+        ch.channelData.channelURL)
+      assert.same({ channelURL = ch.channelData.channelURL, maxNotifications = 10 },
+        ch.channelData)
+      assert.equal(3600, ch.channelLifetime)
+      assert.is_nil(ch.clientCorrelator)
+      assert.is_nil(ch.applicationTag)
+    end)
+
+    it("answers a repeated clientCorrelator with 200 and the first channel", function()
+      local first = created(TEL, { channelType = "LongPolling", clientCorrelator = "c" })
+      local res = create(TEL, { channelType = "LongPolling", clientCorrelator = "c" })
+      assert.equal(200, res.status)
+      assert.is_nil(res.headers.Location)
+      assert.same(first, decode(res).notificationChannel)
+      assert.equal(201, create(ACR, { channelType = "LongPolling", clientCorrelator = "c" }).status)
+    end)
+
+    it("creates from a form (C.1)", function()
+      local res = send("POST", BASE .. "/" .. TEL .. "/channels",
+        "clientCorrelator=123&applicationTag=my+App&channelType=LongPolling"
+        .. "&maxNotifications=1&channelLifetime=7200",
+        { ["Content-Type"] = "application/x-www-form-urlencoded" })
+      assert.equal(201, res.status, res.body)
+      local ch = decode(res).notificationChannel
+      assert.equal("my App", ch.applicationTag)
+      assert.equal(1, ch.channelData.maxNotifications)
+      local ws = send("POST", BASE .. "/" .. TEL .. "/channels", "channelType=WebSockets",
+        { ["Content-Type"] = "application/x-www-form-urlencoded" })
+      local e = fault(ws, 403, "POL1023")
+      assert.same({ "WebSockets", "LongPolling" }, e.variables)
+    end)
+
+    it("refuses OMAPush and NativeChannel with 403 POL1023", function()
+      for _, t in ipairs({ "OMAPush", "NativeChannel" }) do
+        local e = fault(create(TEL, { channelType = t }), 403, "POL1023")
+        assert.same({ t, "LongPolling, WebSockets" }, e.variables)
+      end
+      assert.equal(0, #store.list(core.db, "tel:+19585550100", T0))
+    end)
+
+    it("refuses bad input with 400 SVC0002 naming the element", function()
+      local cases = {
+        { { channelType = "Pigeon" }, "channelType" },
+        { { applicationTag = "x" }, "channelType" },
+        { { channelType = "LongPolling", channelLifetime = -5 }, "channelLifetime" },
+        { { channelType = "LongPolling", channelData = { maxNotifications = 0 } },
+          "maxNotifications" },
+        { { channelType = "LongPolling", channelData = { maxWaitTime = -1 } }, "maxWaitTime" },
+        { { channelType = "WebSockets", channelData = { maxWaitTime = 1 } }, "maxWaitTime" },
+        { { channelType = "LongPolling", channelData = { channelURL = "http://x" } },
+          "channelURL" },
+        { { channelType = "LongPolling", callbackURL = "http://x" }, "callbackURL" },
+        { { channelType = "LongPolling", bogus = 1 }, "bogus" },
+        { { channelType = "LongPolling", channelLifetime = "soon" }, "channelLifetime" },
+      }
+      for _, case in ipairs(cases) do
+        local e = fault(create(TEL, case[1]), 400, "SVC0002")
+        assert.truthy(e.variables[1]:find(case[2], 1, true), e.variables[1])
+      end
+    end)
+
+    it("answers malformed JSON with 400, other media types with 415", function()
+      local bad = send("POST", BASE .. "/" .. TEL .. "/channels", '{"notificationChannel":',
+        { ["Content-Type"] = "application/json" })
+      assert.equal(400, bad.status)
+      fault(send("POST", BASE .. "/" .. TEL .. "/channels", "x",
+        { ["Content-Type"] = "text/plain" }), 415, "SVC3002")
+      fault(send("POST", BASE .. "/" .. TEL .. "/channels", ""), 400, "SVC0002")
+      fault(send("POST", BASE .. "/" .. TEL .. "/channels", "",
+        { ["Content-Type"] = "application/json" }), 400, "SVC0002")
+    end)
+
+    it("answers 406 when Accept fits nothing, creating nothing", function()
+      local res = create(TEL, nil, { Accept = "text/html" })
+      fault(res, 406, "SVC3003")
+      assert.equal(0, #store.list(core.db, "tel:+19585550100", T0))
+    end)
+
+    it("answers 503 SVC2001 when the store fails, and logs why", function()
+      core.db.fail_with("disk I/O error")
+      fault(create(), 503, "SVC2001")
+      assert.equal(1, #core.logged("error", "disk I/O error"))
+      core.db.fail_with(nil)
+    end)
+  end)
+
+  describe("GET channels", function()
+    it("lists the user's channels, and only theirs", function()
+      local a = created(TEL)
+      local b = created(TEL, { channelType = "WebSockets" })
+      created(ACR)
+      local res = send("GET", BASE .. "/" .. TEL .. "/channels")
+      assert.equal(200, res.status)
+      local list = decode(res).notificationChannelList
+      assert.same({ a, b }, list.notificationChannel)
+      assert.equal(P .. BASE .. "/" .. TEL .. "/channels", list.resourceURL)
+    end)
+
+    it("lists none as an empty array", function()
+      local res = send("GET", BASE .. "/nobody/channels")
+      assert.equal(200, res.status)
+      assert.truthy(res.body:find('"notificationChannel":[]', 1, true), res.body)
+    end)
+
+    it("answers 406 for an Accept it cannot meet", function()
+      fault(send("GET", BASE .. "/" .. TEL .. "/channels", nil, { Accept = "image/png" }),
+        406, "SVC3003")
+    end)
+  end)
+
+  describe("a channel", function()
+    local ch, path
+    before_each(function()
+      ch = created(TEL, { channelType = "LongPolling", channelLifetime = 100 })
+      path = path_of(ch.resourceURL)
+    end)
+
+    it("reads it under its own user only", function()
+      local res = send("GET", path)
+      assert.equal(200, res.status)
+      assert.same(ch, decode(res).notificationChannel)
+      fault(send("GET", BASE .. "/" .. ACR .. "/channels/id1"), 404, "SVC3000")
+      fault(send("DELETE", BASE .. "/" .. ACR .. "/channels/id1"), 404, "SVC3000")
+      fault(send("GET", BASE .. "/" .. ACR .. "/channels/id1/channelLifetime"), 404, "SVC3000")
+      fault(send("GET", BASE .. "/" .. TEL .. "/channels/nope"), 404, "SVC3000")
+    end)
+
+    it("deletes it with 204, after which it is gone everywhere", function()
+      local res = send("DELETE", path)
+      assert.equal(204, res.status)
+      assert.equal("", res.body)
+      assert.same({ "id1" }, removed)
+      fault(send("GET", path), 404, "SVC3000")
+      fault(send("DELETE", path), 404, "SVC3000")
+      fault(send("GET", path .. "/channelLifetime"), 404, "SVC3000")
+      fault(send("POST", path_of(ch.callbackURL), { aNotification = {} }), 404, "SVC3000")
+      assert.equal(0, #decode(send("GET", BASE .. "/" .. TEL .. "/channels"))
+        .notificationChannelList.notificationChannel)
+    end)
+
+    it("deletes even when Accept fits nothing (204 has no body)", function()
+      assert.equal(204, send("DELETE", path, nil, { Accept = "image/png" }).status)
+    end)
+
+    it("reads the remaining lifetime", function()
+      core.advance(30.5)
+      local res = send("GET", path .. "/channelLifetime")
+      assert.equal(200, res.status)
+      assert.same({ notificationChannelLifetime = { channelLifetime = 70 } }, decode(res))
+    end)
+
+    it("refreshes the lifetime with PUT, clamped and restarted", function()
+      core.advance(50)
+      local res = send("PUT", path .. "/channelLifetime",
+        { notificationChannelLifetime = { channelLifetime = "7200" } })
+      assert.equal(200, res.status, res.body)
+      assert.same({ notificationChannelLifetime = { channelLifetime = 7200 } }, decode(res))
+      core.advance(100)
+      assert.equal(7100, decode(send("GET", path .. "/channelLifetime"))
+        .notificationChannelLifetime.channelLifetime)
+      assert.equal(7200, decode(send("GET", path)).notificationChannel.channelLifetime)
+      res = send("PUT", path .. "/channelLifetime", { notificationChannelLifetime = {} })
+      assert.equal(3600, decode(res).notificationChannelLifetime.channelLifetime)
+      res = send("PUT", path .. "/channelLifetime",
+        { notificationChannelLifetime = { channelLifetime = 1000000 } })
+      assert.equal(86400, decode(res).notificationChannelLifetime.channelLifetime)
+    end)
+
+    it("refuses a bad lifetime body", function()
+      fault(send("PUT", path .. "/channelLifetime",
+        { notificationChannelLifetime = { channelLifetime = -1 } }), 400, "SVC0002")
+      fault(send("PUT", path .. "/channelLifetime", { other = {} }), 400, "SVC0002")
+      fault(send("PUT", path .. "/channelLifetime", "nope",
+        { ["Content-Type"] = "text/plain" }), 415, "SVC3002")
+      fault(send("PUT", path .. "/channelLifetime", "{",
+        { ["Content-Type"] = "application/json" }), 400, "SVC0001")
+    end)
+
+    it("expires: 404 everywhere once the lifetime is over", function()
+      timer.advance(99)
+      assert.equal(200, send("GET", path).status)
+      timer.advance(1.1)
+      assert.same({ "id1" }, removed)
+      fault(send("GET", path), 404, "SVC3000")
+      fault(send("GET", path .. "/channelLifetime"), 404, "SVC3000")
+      fault(send("POST", path_of(ch.callbackURL), { aNotification = {} }), 404, "SVC3000")
+    end)
+
+    it("expires on access even when the timer is late", function()
+      core.advance(100)
+      fault(send("GET", path), 404, "SVC3000")
+      assert.same({ "id1" }, removed)
+    end)
+
+    it("answers 501 on the long poll URL for now, 404 for other types", function()
+      fault(send("POST", path_of(ch.channelData.channelURL), "",
+        { ["Content-Type"] = "application/json" }), 501, "SVC0001")
+      local ws = created(TEL, { channelType = "WebSockets" })
+      fault(send("POST", path_of(ws.resourceURL) .. "/notifications", ""), 404, "SVC3000")
+      fault(send("POST", BASE .. "/" .. TEL .. "/channels/nope/notifications", ""), 404, "SVC3000")
+    end)
+  end)
+
+  describe("callbacks", function()
+    local ch, cb
+    before_each(function()
+      ch = created(TEL)
+      cb = path_of(ch.callbackURL)
+    end)
+
+    local function queued()
+      return store.queued(core.db, "id1")
+    end
+
+    it("stores one notification with 204", function()
+      local res = send("POST", cb, '{"movieNotification": {"eventType": "MovieCreated"}}',
+        { ["Content-Type"] = "application/json" })
+      assert.equal(204, res.status, res.body)
+      local q = queued()
+      assert.equal(1, #q)
+      assert.equal("movieNotification", q[1].root)
+      assert.equal("json", q[1].format)
+    end)
+
+    it("stores each notification of a list, in order", function()
+      local res = send("POST", cb, json.encode({ notificationList = json.array({
+        { aNotification = { n = 1 } }, { bNotification = { n = 2 } } }) }),
+        { ["Content-Type"] = "application/json" })
+      assert.equal(204, res.status, res.body)
+      local q = queued()
+      assert.same({ "aNotification", "bNotification" }, { q[1].root, q[2].root })
+    end)
+
+    it("answers 400 for a body that is no notification, storing nothing", function()
+      for _, body in ipairs({ "[1,2]", '"x"', "{}", '{"a":1,"b":2}', '{"notificationList":[]}' }) do
+        local res = send("POST", cb, body, { ["Content-Type"] = "application/json" })
+        assert.equal(400, res.status, body)
+      end
+      assert.equal(400, send("POST", cb, "{", { ["Content-Type"] = "application/json" }).status)
+      fault(send("POST", cb, "x", { ["Content-Type"] = "text/plain" }), 415, "SVC3002")
+      assert.equal(0, #queued())
+    end)
+
+    it("answers 404 for an unknown callbackId", function()
+      fault(send("POST", BASE .. "/callbacks/nope", { aNotification = {} }), 404, "SVC3000")
+      fault(send("POST", BASE .. "/callbacks/id1", { aNotification = {} }), 404, "SVC3000")
+    end)
+
+    it("drops the queue with the channel", function()
+      assert.equal(204, send("POST", cb, { aNotification = {} }).status)
+      assert.equal(1, #queued())
+      assert.equal(204, send("DELETE", path_of(ch.resourceURL)).status)
+      assert.equal(0, #queued())
+      fault(send("POST", cb, { aNotification = {} }), 404, "SVC3000")
+    end)
+  end)
+
+  describe("XML", function()
+    it("creates and reads a channel in XML (6.1.5.1)", function()
+      local body = '<nc:notificationChannel xmlns:nc="urn:oma:xml:rest:netapi:notificationchannel:1"'
+        .. ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        .. "<clientCorrelator>123</clientCorrelator><channelType>LongPolling</channelType>"
+        .. '<channelData xsi:type="nc:LongPollingData"><maxNotifications>1</maxNotifications>'
+        .. "</channelData><channelLifetime>7200</channelLifetime></nc:notificationChannel>"
+      local res = send("POST", BASE .. "/" .. TEL .. "/channels", body,
+        { ["Content-Type"] = "application/xml", Accept = "application/xml" })
+      assert.equal(201, res.status, res.body)
+      assert.equal("application/xml", res.headers["Content-Type"])
+      assert.truthy(res.body:find('xsi:type="nc:LongPollingData"', 1, true), res.body)
+      assert.truthy(res.body:find("<channelLifetime>7200</channelLifetime>", 1, true))
+      res = send("GET", BASE .. "/" .. TEL .. "/channels/id1", nil, { Accept = "application/xml" })
+      assert.equal(200, res.status)
+      assert.truthy(res.body:find("<clientCorrelator>123</clientCorrelator>", 1, true))
+    end)
+
+    it("answers errors in XML when XML is asked for", function()
+      local res = send("GET", BASE .. "/" .. TEL .. "/channels/nope", nil,
+        { Accept = "application/xml" })
+      assert.equal(404, res.status)
+      assert.equal("application/xml", res.headers["Content-Type"])
+      assert.truthy(res.body:find("SVC3000", 1, true))
+    end)
+  end)
+
+  describe("in the app", function()
+    it("is mounted by app.lua, with the router's 405s", function()
+      local app_core = fake_core.install({ seed = false })
+      package.loaded.app = nil
+      local app = require("app")
+      local res = app.handle({ method = "POST", path = BASE .. "/" .. TEL .. "/channels",
+        query = "", headers = { ["content-type"] = "application/json" },
+        body = '{"notificationChannel":{"channelType":"WebSockets"}}' })
+      assert.equal(201, res.status, res.body)
+      res = app.handle({ method = "PUT", path = BASE .. "/" .. TEL .. "/channels",
+        query = "", headers = {}, body = "" })
+      assert.equal(405, res.status)
+      assert.equal("GET, POST", res.headers.Allow)
+      app_core.db.close()
+      package.loaded.app = nil
+      package.loaded.core = nil
+    end)
+  end)
+
+  describe("start", function()
+    it("refuses a config that makes no sense", function()
+      local bad = fake_core.ctx(core)
+      bad.config = { channel_lifetime_min = 0 }
+      assert.has_error(function()
+        api.routes(bad)
+      end)
+    end)
+
+    it("works without a timer (the app spec's fake core has none)", function()
+      local bare = fake_core.ctx(core)
+      bare.config = {}
+      api.routes(bare)
+      api.start(bare)
+    end)
+  end)
+end)

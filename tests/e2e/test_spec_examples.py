@@ -1,0 +1,212 @@
+"""Every example request of the OMA NC spec's section 6, Appendix C and
+Appendix D that belongs to channel management, sent to the real server as
+printed (fixtures cut from the spec text in spec/fixtures/nc/), with the
+status and the elements of the response checked against the spec's own
+response example. Long-poll examples (6.3, C.2, D.12-D.15) belong to the
+delivery issue and are not here.
+
+Where our answer differs from the example's status on purpose, the case
+says why (API.md 2: OMAPush and NativeChannel are refused with POL1023;
+6.1.5.7/D.8 show a server that does not serve LongPolling, ours does).
+
+Run verbosely, the test prints one line per example; that table goes into
+the closing note of the issue."""
+import json
+import os
+import re
+import unittest
+import xml.etree.ElementTree as ET
+
+from ncfixture import ServerTestCase, SOURCE_DIR
+
+FIXTURES = os.path.join(SOURCE_DIR, "spec", "fixtures", "nc")
+USER = "tel%3A%2B19585550100"
+ACR_USER = "acr%3Apseudonym123"
+BASE = "/notificationchannel/v1"
+
+
+def fixture(name):
+    """The example as printed, less the PDF extraction's artefacts: the
+    xsi namespace name wrapped after "XMLSchema-", typographic quotes, and
+    the line breaks printed after each '&' of a form body. The examples'
+    trailing commas in JSON are kept: the server accepts them."""
+    with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
+        text = f.read()
+    text = text.replace("XMLSchema-\ninstance", "XMLSchema-instance")
+    text = text.replace("\u201c", '"').replace("\u201d", '"')
+    if name.endswith(".form"):
+        text = re.sub(r"&\s+", "&", text.strip())
+    return text
+
+
+def xml_paths(text):
+    root = ET.fromstring(text.encode("utf-8"))
+    paths = set()
+
+    def walk(el, prefix):
+        for child in el:
+            tag = child.tag.split("}")[-1]
+            path = prefix + "/" + tag
+            paths.add(path)
+            walk(child, path)
+    walk(root, root.tag.split("}")[-1])
+    return paths
+
+
+def json_paths(value, prefix=""):
+    paths = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            path = prefix + "/" + k if prefix else k
+            paths.add(path)
+            paths |= json_paths(v, path)
+    elif isinstance(value, list):
+        for v in value:
+            paths |= json_paths(v, prefix)
+    return paths
+
+
+def documented_paths(name):
+    text = fixture(name)
+    if name.endswith(".json"):
+        return json_paths(json.loads(re.sub(r",(\s*[}\]])", r"\1", text), strict=False))
+    return xml_paths(text)
+
+
+CONTENT_TYPES = {"xml": "application/xml", "json": "application/json",
+                 "form": "application/x-www-form-urlencoded"}
+
+# (example, request fixture, user, expected status, response fixture, why)
+CREATES = [
+    ("6.1.5.1", "6.1.5.1-request.xml", USER, 201, "6.1.5.1-response.xml", ""),
+    ("6.1.5.2", "6.1.5.2-request.xml", USER, 403, None, "OMAPush: POL1023 (API.md 2)"),
+    ("6.1.5.3", "6.1.5.3-request.xml", USER, 403, None, "OMAPush: POL1023 (API.md 2)"),
+    ("6.1.5.4", "6.1.5.4-request.xml", USER, 403, None, "OMAPush: POL1023 (API.md 2)"),
+    ("6.1.5.5", "6.1.5.5-request.xml", ACR_USER, 201, "6.1.5.5-response.xml", ""),
+    ("6.1.5.6", "6.1.5.6-request.xml", USER, 201, "6.1.5.6-response.xml", ""),
+    ("6.1.5.7", "6.1.5.7-request.xml", USER, 201, "6.1.5.1-response.xml",
+     "example server lacks LongPolling; ours serves it"),
+    ("6.1.5.8", "6.1.5.8-request.xml", USER, 403, None, "NativeChannel: POL1023 (API.md 2)"),
+    ("C.1.1", "C.1.1-request.form", USER, 201, "C.1.1-response.xml", ""),
+    ("C.1.2", "C.1.2-request.form", USER, 403, None, "OMAPush: POL1023 (API.md 2)"),
+    ("C.1.3", "C.1.3-request.form", ACR_USER, 201, "C.1.3-response.xml", ""),
+    ("D.2", "D.2-request.json", USER, 201, "D.2-response.json", ""),
+    ("D.3", "D.3-request.json", USER, 403, None, "OMAPush: POL1023 (API.md 2)"),
+    ("D.4", "D.4-request.json", USER, 403, None, "OMAPush: POL1023 (API.md 2)"),
+    ("D.5", "D.5-request.json", USER, 403, None, "OMAPush: POL1023 (API.md 2)"),
+    ("D.6", "D.6-request.json", ACR_USER, 201, "D.6-response.json", ""),
+    ("D.7", "D.7-request.json", USER, 201, "D.7-response.json", ""),
+    ("D.8", "D.8-request.json", USER, 201, "D.2-response.json",
+     "example server lacks LongPolling; ours serves it"),
+    ("D.9", "D.9-request.json", USER, 403, None, "NativeChannel: POL1023 (API.md 2)"),
+]
+
+RESULTS = []
+CORRELATORS = iter(range(1, 1000000))
+
+
+def record(example, status, note=""):
+    RESULTS.append("%-8s %s %s" % (example, status, note))
+
+
+class SpecExamplesTest(ServerTestCase):
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        print("\nspec examples:\n" + "\n".join(RESULTS))
+
+    def post(self, user, body, kind):
+        accept = "application/json" if kind == "json" else "application/xml"
+        return self.server.request(
+            "POST", "%s/%s/channels" % (BASE, user), body=body.encode("utf-8"),
+            headers={"Content-Type": CONTENT_TYPES[kind], "Accept": accept})
+
+    def assertHasDocumentedElements(self, resp, response_fixture, except_for=()):
+        ours = json_paths(resp.json()) if response_fixture.endswith(".json") \
+            else xml_paths(resp.body.decode("utf-8"))
+        missing = documented_paths(response_fixture) - ours - set(except_for)
+        self.assertEqual(missing, set(), "elements of %s missing from %r"
+                         % (response_fixture, resp.body[:600]))
+
+    def test_creates(self):
+        for example, request, user, status, response, why in CREATES:
+            with self.subTest(example=example):
+                kind = request.rsplit(".", 1)[1]
+                # A clientCorrelator shared by examples would make the later
+                # ones answer 200 with the earlier channel.
+                body = fixture(request)
+                body = re.sub(r"(<clientCorrelator>|\"clientCorrelator\": \"|clientCorrelator=)(\w+)",
+                              lambda m: m.group(1) + example.replace(".", "-") + "-" + m.group(2),
+                              body)
+                r = self.post(user, body, kind)
+                self.assertStatus(r, status, example)
+                if status == 201:
+                    self.assertIsNotNone(r.header("Location"))
+                    self.assertHasDocumentedElements(r, response)
+                elif status == 403:
+                    exc = r.json()["requestError"]["policyException"] \
+                        if kind == "json" else None
+                    if exc is not None:
+                        self.assertEqual(exc["messageId"], "POL1023")
+                    else:
+                        self.assertIn(b"POL1023", r.body)
+                record(example, r.status, why)
+
+    def create(self, user=USER, kind="json"):
+        r = self.post(user, fixture("D.2-request.json").replace('"123"', '"c%d"' % next(CORRELATORS)), "json")
+        self.assertStatus(r, 201)
+        return r.json()["notificationChannel"]["resourceURL"].split(BASE, 1)[1]
+
+    def test_list(self):
+        self.create()
+        r = self.server.request("GET", "%s/%s/channels" % (BASE, USER),
+                                headers={"Accept": "application/xml"})
+        self.assertStatus(r, 200)
+        # appId belongs to the example's OMAPush channel, which we refuse.
+        self.assertHasDocumentedElements(r, "6.1.3.1-response.xml", except_for=[
+            "notificationChannelList/notificationChannel/channelData/appId"])
+        record("6.1.3.1", r.status)
+        r = self.server.request("GET", "%s/%s/channels" % (BASE, USER),
+                                headers={"Accept": "application/json"})
+        self.assertStatus(r, 200)
+        self.assertHasDocumentedElements(r, "D.1-response.json", except_for=[
+            "notificationChannelList/notificationChannel/channelData/appId"])
+        record("D.1", r.status)
+
+    def test_read_and_delete(self):
+        for example, accept, response in (("6.2.3.1", "application/xml", "6.2.3.1-response.xml"),
+                                          ("D.10", "application/json", "D.10-response.json")):
+            path = BASE + self.create()
+            r = self.server.request("GET", path, headers={"Accept": accept})
+            self.assertStatus(r, 200)
+            self.assertHasDocumentedElements(r, response)
+            record(example, r.status)
+        for example in ("6.2.6.1", "D.11"):
+            path = BASE + self.create()
+            r = self.server.request("DELETE", path)
+            self.assertStatus(r, 204)
+            self.assertEqual(self.server.get(path).status, 404)
+            record(example, r.status)
+
+    def test_lifetime(self):
+        path = BASE + self.create() + "/channelLifetime"
+        for example, accept, response in (("6.4.3.1", "application/xml", "6.4.3.1-response.xml"),
+                                          ("D.16", "application/json", "D.16-response.json")):
+            r = self.server.request("GET", path, headers={"Accept": accept})
+            self.assertStatus(r, 200)
+            self.assertHasDocumentedElements(r, response)
+            record(example, r.status)
+        for example, request, kind, response in (
+                ("6.4.4.1", "6.4.4.1-request.xml", "xml", "6.4.4.1-response.xml"),
+                ("D.17", "D.17-request.json", "json", "D.17-response.json")):
+            r = self.server.request("PUT", path, body=fixture(request).encode("utf-8"),
+                                    headers={"Content-Type": CONTENT_TYPES[kind],
+                                             "Accept": CONTENT_TYPES[kind]})
+            self.assertStatus(r, 200)
+            self.assertHasDocumentedElements(r, response)
+            record(example, r.status)
+
+
+if __name__ == "__main__":
+    unittest.main()
