@@ -231,7 +231,7 @@ static int core_random_id(lua_State *L) {
 
 /* ---- core.timer ---- */
 
-static int protected_call(lua_State *L, int nargs, int nresults, const char *what);
+static const char *protected_call(nc_script_t *s, int nargs, int nresults);
 
 static void timer_closed_cb(uv_handle_t *h) { free(h->data); }
 
@@ -257,11 +257,12 @@ static void timer_fired_cb(uv_timer_t *handle) {
   /* A one-shot timer is done before its callback runs, so a cancel from
    * inside the callback answers "closed" rather than freeing it twice. */
   if (!repeat) timer_release(s, t);
-  char what[64];
-  snprintf(what, sizeof what, "lua error in timer %lld", (long long)t->id);
-  if (protected_call(L, 0, 0, what) != 0 &&
-      !sqlite3_get_autocommit(nc_db_sqlite(s->db)))
-    sqlite3_exec(nc_db_sqlite(s->db), "ROLLBACK", NULL, NULL, NULL);
+  lua_Integer id = t->id; /* read first: the callback may cancel t */
+  const char *error = protected_call(s, 0, 0);
+  if (error) {
+    nc_log(NC_LOG_ERROR, "lua error in timer %lld: %s", (long long)id, error);
+    lua_pop(L, 1);
+  }
 }
 
 static int start_timer(lua_State *L, int repeat) {
@@ -357,20 +358,23 @@ static int traceback_cb(lua_State *L) {
   return 1;
 }
 
-/* Calls the function below `nargs` arguments on the stack. On error logs
- * `what` with the traceback and returns -1; on success leaves `nresults`. */
-static int protected_call(lua_State *L, int nargs, int nresults, const char *what) {
+/* Calls the function below `nargs` arguments on the stack. Returns NULL
+ * and leaves `nresults` on success. On error returns the message with its
+ * traceback, left on top of the stack for the caller to log and pop, after
+ * rolling back any transaction the script left open (one raised inside
+ * core.db.transaction is already rolled back; one opened by hand is not). */
+static const char *protected_call(nc_script_t *s, int nargs, int nresults) {
+  lua_State *L = s->L;
   int base = lua_gettop(L) - nargs;
   lua_pushcfunction(L, traceback_cb);
   lua_insert(L, base);
   int rc = lua_pcall(L, nargs, nresults, base);
   lua_remove(L, base);
-  if (rc != LUA_OK) {
-    nc_log(NC_LOG_ERROR, "%s: %s", what, lua_tostring(L, -1));
-    lua_pop(L, 1);
-    return -1;
-  }
-  return 0;
+  if (rc == LUA_OK) return NULL;
+  sqlite3 *conn = nc_db_sqlite(s->db);
+  if (!sqlite3_get_autocommit(conn)) sqlite3_exec(conn, "ROLLBACK", NULL, NULL, NULL);
+  const char *msg = lua_tostring(L, -1);
+  return msg ? msg : "(no message)";
 }
 
 nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
@@ -554,14 +558,10 @@ void nc_script_handle(nc_script_t *s, const nc_http_request_t *req,
   memset(res, 0, sizeof *res);
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->handle_ref);
   push_request(L, req);
-  char what[300];
-  snprintf(what, sizeof what, "lua error in %s %.200s", req->method, req->path);
-  if (protected_call(L, 1, 1, what) != 0) {
-    /* A handler that raised inside core.db.transaction has already rolled
-     * back; one that raised with a transaction it opened by hand has not. */
-    if (!sqlite3_get_autocommit(nc_db_sqlite(s->db))) {
-      sqlite3_exec(nc_db_sqlite(s->db), "ROLLBACK", NULL, NULL, NULL);
-    }
+  const char *error = protected_call(s, 1, 1);
+  if (error) {
+    nc_log(NC_LOG_ERROR, "lua error in %s %.200s: %s", req->method, req->path, error);
+    lua_settop(L, 0);
     set_plain(res, 500, "internal server error\n");
     return;
   }

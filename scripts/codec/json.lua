@@ -91,27 +91,39 @@ function M.without_trailing_commas(text)
   return table.concat(out)
 end
 
--- Decodes `text`. Returns the value, or nil and an SVC0001 error when the
--- text is not JSON.
-function M.decode(text)
+-- Decodes `text`. Returns the value and the text that was parsed: `text`
+-- itself, or `text` without its trailing commas (below), which is what a
+-- caller that scans the raw text must scan. Nil and an SVC0001 error when
+-- the text is not JSON.
+function M.decode_text(text)
   if type(text) ~= "string" then
     return nil, errors.new("SVC0001", "request body is not JSON")
   end
   local ok, value = pcall(decoder.decode, text)
-  if not ok then
-    -- OMA NC Appendix D writes its examples with a comma before the
-    -- closing brace; clients copy them. Accept that one looseness, and
-    -- report the original error when the text is broken in other ways.
-    local relaxed = M.without_trailing_commas(text)
-    if relaxed ~= text then
-      local ok2, value2 = pcall(decoder.decode, relaxed)
-      if ok2 then
-        return value2
-      end
+  if ok then
+    return value, text
+  end
+  -- OMA NC Appendix D writes its examples with a comma before the
+  -- closing brace; clients copy them. Accept that one looseness, and
+  -- report the original error when the text is broken in other ways.
+  local relaxed = M.without_trailing_commas(text)
+  if relaxed ~= text then
+    local ok2, value2 = pcall(decoder.decode, relaxed)
+    if ok2 then
+      return value2, relaxed
     end
-    -- cjson's message says where ("... at character 12"), which is what a
-    -- client needs to find its mistake; it carries no server detail.
-    return nil, errors.new("SVC0001", "malformed JSON: " .. tostring(value))
+  end
+  -- cjson's message says where ("... at character 12"), which is what a
+  -- client needs to find its mistake; it carries no server detail.
+  return nil, errors.new("SVC0001", "malformed JSON: " .. tostring(value))
+end
+
+-- Decodes `text`. Returns the value, or nil and an SVC0001 error when the
+-- text is not JSON.
+function M.decode(text)
+  local value, parsed_or_err = M.decode_text(text)
+  if value == nil then
+    return nil, parsed_or_err
   end
   return value
 end

@@ -349,11 +349,13 @@ end
 ---------------------------------------------------------------------------
 
 local function split_json(body)
-  local doc, err = json.decode(body)
-  if err then
-    return nil, err
+  local doc, parsed = json.decode_text(body)
+  if doc == nil then
+    return nil, parsed
   end
-  local text = body:sub(skip_ws(body, 1))
+  -- The scan below cuts notifications out of the text cjson accepted,
+  -- which differs from the body when it had trailing commas.
+  local text = parsed:sub(skip_ws(parsed, 1))
   -- cjson decodes [] as an empty table, which is_object cannot tell from {}.
   if not json.is_object(doc) or text:sub(1, 1) ~= "{" then
     return invalid()

@@ -191,6 +191,26 @@ M._scalar = scalar
 
 local from_json_type
 
+-- The fields of a type with channelType first: channelData's type depends
+-- on it, in JSON and in XML alike. Worked out once per type, not per
+-- request.
+local ordered_fields = setmetatable({}, { __mode = "k" })
+local function channel_type_first(fields)
+  if ordered_fields[fields] then
+    return ordered_fields[fields]
+  end
+  local ordered = {}
+  for _, f in ipairs(fields) do
+    if f.name == "channelType" then
+      table.insert(ordered, 1, f)
+    else
+      ordered[#ordered + 1] = f
+    end
+  end
+  ordered_fields[fields] = ordered
+  return ordered
+end
+
 -- A JSON value for the element `f` at `path`: the normalised value or nil
 -- and an error. `ctx` is the enclosing object (channelData reads its
 -- sibling channelType).
@@ -232,16 +252,7 @@ from_json_type = function(name, obj, path, label)
     return bad(join(path, unknown[1]))
   end
   local out = {}
-  -- channelType first: channelData's type depends on it.
-  local ordered = {}
-  for _, f in ipairs(fields) do
-    if f.name == "channelType" then
-      table.insert(ordered, 1, f)
-    else
-      ordered[#ordered + 1] = f
-    end
-  end
-  for _, f in ipairs(ordered) do
+  for _, f in ipairs(channel_type_first(fields)) do
     local v = obj[f.name]
     local p = join(path, f.name)
     if v == nil or v == json.null then
@@ -499,15 +510,7 @@ from_xml_type = function(name, node, path, label)
     end
   end
   local out = {}
-  local ordered = {}
-  for _, f in ipairs(fields) do
-    if f.name == "channelType" then
-      table.insert(ordered, 1, f)
-    else
-      ordered[#ordered + 1] = f
-    end
-  end
-  for _, f in ipairs(ordered) do
+  for _, f in ipairs(channel_type_first(fields)) do
     local list = found[f.name]
     local p = join(path, f.name)
     if not list then

@@ -88,6 +88,21 @@ local function load(ctx, req, params, format)
   return row
 end
 
+-- The response format and the live channel the path names, for handlers
+-- that answer with a body; or nil and the 406 or 404 to give.
+local function negotiate_channel(ctx, req, params)
+  local format, res = negotiate(req)
+  if not format then
+    return nil, res
+  end
+  local row
+  row, res = load(ctx, req, params, format)
+  if not row then
+    return nil, res
+  end
+  return format, row
+end
+
 ---------------------------------------------------------------------------
 -- Handlers
 ---------------------------------------------------------------------------
@@ -136,14 +151,9 @@ end
 
 -- GET /{userId}/channels/{channelId} (6.2.3).
 function M.read(ctx, req, params)
-  local format, res = negotiate(req)
+  local format, row = negotiate_channel(ctx, req, params)
   if not format then
-    return res
-  end
-  local row
-  row, res = load(ctx, req, params, format)
-  if not row then
-    return res
+    return row
   end
   return rep.response(200, format, "notificationChannel",
     channels.represent(ctx.public_url, row))
@@ -166,14 +176,9 @@ end
 
 -- GET .../channelLifetime (6.4.3): the seconds the channel has left.
 function M.read_lifetime(ctx, req, params)
-  local format, res = negotiate(req)
+  local format, row = negotiate_channel(ctx, req, params)
   if not format then
-    return res
-  end
-  local row
-  row, res = load(ctx, req, params, format)
-  if not row then
-    return res
+    return row
   end
   return rep.response(200, format, "notificationChannelLifetime",
     channels.represent_lifetime(channels.remaining(row, ctx.now())))
@@ -183,14 +188,9 @@ end
 -- granted for the request (the default when it names none) and answers
 -- with it.
 function M.refresh_lifetime(ctx, req, params)
-  local format, res = negotiate(req)
+  local format, row = negotiate_channel(ctx, req, params)
   if not format then
-    return res
-  end
-  local row
-  row, res = load(ctx, req, params, format)
-  if not row then
-    return res
+    return row
   end
   local doc, err = rep.decode(req, "notificationChannelLifetime")
   if not doc then
@@ -218,14 +218,9 @@ end
 -- unknown one, or one of another type, whose channelURL this is not),
 -- then 501.
 function M.poll(ctx, req, params)
-  local format, res = negotiate(req)
+  local format, row = negotiate_channel(ctx, req, params)
   if not format then
-    return res
-  end
-  local row
-  row, res = load(ctx, req, params, format)
-  if not row then
-    return res
+    return row
   end
   if row.channel_type ~= "LongPolling" then
     return not_found(req, format)

@@ -258,13 +258,10 @@ function M.create(ctx, user_id, values)
   return row, created
 end
 
--- The live channel `channel_id` of `user_id`, or false when there is none
--- (never was, deleted, expired, or another user's). A row found past its
--- end, because the expiry timer has not run yet, is removed here: an
--- expired channel is gone whether or not a timer was late.
--- nil, err, detail when the store failed.
-function M.find(ctx, user_id, channel_id)
-  local row, err, detail = store.get(ctx.db, user_id, channel_id)
+-- A row the store looked up, if it is still live; false when there was
+-- none or it was past its end, in which case it is removed now. Passes a
+-- store failure (nil, err, detail) through.
+local function live_or_removed(ctx, row, err, detail)
   if row == nil then
     return nil, err, detail
   end
@@ -279,21 +276,18 @@ function M.find(ctx, user_id, channel_id)
   return row
 end
 
+-- The live channel `channel_id` of `user_id`, or false when there is none
+-- (never was, deleted, expired, or another user's). A row found past its
+-- end, because the expiry timer has not run yet, is removed here: an
+-- expired channel is gone whether or not a timer was late.
+-- nil, err, detail when the store failed.
+function M.find(ctx, user_id, channel_id)
+  return live_or_removed(ctx, store.get(ctx.db, user_id, channel_id))
+end
+
 -- As find, by the callbackId of the channel's callbackURL.
 function M.find_by_callback(ctx, callback_id)
-  local row, err, detail = store.by_callback(ctx.db, callback_id)
-  if row == nil then
-    return nil, err, detail
-  end
-  if row and not M.live(row, ctx.now()) then
-    local ok
-    ok, err, detail = M.remove(ctx, row.channel_id)
-    if ok == nil then
-      return nil, err, detail
-    end
-    return false
-  end
-  return row
+  return live_or_removed(ctx, store.by_callback(ctx.db, callback_id))
 end
 
 -- The live channels of `user_id`, oldest first.

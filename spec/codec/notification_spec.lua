@@ -66,6 +66,16 @@ describe("codec.notification", function()
       assert.same({ y = { u = { 1, { v = "]" } } } }, json.decode(list[2].body))
     end)
 
+    it("takes notifications written with trailing commas, as Appendix D does", function()
+      local list = assert(split("application/json",
+        '{"notificationList": [{"x": {"a": 1,},}, {"y": {}},],}'))
+      assert.same({ "x/json", "y/json" }, roots(list))
+      assert.same({ x = { a = 1 } }, json.decode(list[1].body))
+      assert.same({ y = {} }, json.decode(list[2].body))
+      list = assert(split("application/json", '{"movieNotification": {"a": 1,},}'))
+      assert.same({ movieNotification = { a = 1 } }, json.decode(list[1].body))
+    end)
+
     it("refuses what holds no notification", function()
       for _, body in ipairs({ "[]", '"x"', "3", "null", "{}", '{"notificationList":[]}',
           '{"notificationList":null}', '{"notificationList":{}}', '{"a":{},"b":{}}', '{"a":1}',

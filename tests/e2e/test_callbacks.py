@@ -114,6 +114,16 @@ class CallbacksTest(ServerTestCase):
         # Each stored notification stands alone, namespace included.
         self.assertIn("urn:oma:xml:rest:netapi:messaging:1", rows[2][2])
 
+    def test_trailing_commas_as_in_appendix_d(self):
+        # The JSON reader accepts the Appendix D examples' trailing commas;
+        # splitting the list must then work on what it accepted, not raise.
+        ch = self.new_channel()
+        body = '{"notificationList": [{"x": {"a": 1,},}, {"y": {"b": [2,],}},],}'
+        self.assertStatus(self.post(ch, body), 204)
+        rows = self.queued(ch["id"])
+        self.assertEqual([json.loads(r[2]) for r in rows],
+                         [{"x": {"a": 1}}, {"y": {"b": [2]}}])
+
     def test_callbacks_of_channels_are_separate(self):
         a, b = self.new_channel(), self.new_channel()
         self.assertStatus(self.post(a, {"aNotification": {"n": 1}}), 204)
