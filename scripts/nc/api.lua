@@ -8,6 +8,7 @@
 local errors = require("codec.errors")
 local notification = require("codec.notification")
 local rep = require("codec.representation")
+local request = require("http.request")
 local response = require("http.response")
 local callbacks = require("nc.callbacks")
 local channels = require("nc.channels")
@@ -39,12 +40,6 @@ end
 ---------------------------------------------------------------------------
 -- Helpers
 ---------------------------------------------------------------------------
-
-local function media_type(req)
-  local value = req.headers and req.headers["content-type"]
-  local media = type(value) == "string" and value:match("^%s*([^;%s]+)")
-  return media and media:lower()
-end
 
 -- The response format for `req`, or nil and the 406 to answer (in JSON,
 -- since nothing the client accepts can be produced).
@@ -133,7 +128,7 @@ function M.create(ctx, req, params)
     return rep.error_response(err, format)
   end
   local values
-  values, err = channels.check_create(doc, { form = media_type(req) == rep.FORM })
+  values, err = channels.check_create(doc, { form = request.media_type(req.headers["content-type"]) == rep.FORM })
   if not values then
     return rep.error_response(err, format)
   end
