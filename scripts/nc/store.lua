@@ -58,12 +58,14 @@ function M.by_correlator(db, user_id, correlator)
     .. " WHERE user_id = ? AND client_correlator = ?", user_id, correlator))
 end
 
--- The live channels of `user_id` (expires_at after `now`), oldest first;
--- channel_id breaks ties of the same millisecond so the order is stable.
+-- The live channels of `user_id` (expires_at after `now`), in the order they
+-- were created. rowid, not created_at: two creates in the same millisecond
+-- must still list in creation order, and SQLite gives a new row a rowid
+-- above every existing one.
 function M.list(db, user_id, now)
   local rows, err = db.query("SELECT " .. COLUMNS .. " FROM channels"
     .. " WHERE user_id = ? AND expires_at > ?"
-    .. " ORDER BY created_at, channel_id", user_id, now)
+    .. " ORDER BY rowid", user_id, now)
   if not rows then
     return failed(err)
   end

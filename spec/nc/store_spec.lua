@@ -79,21 +79,19 @@ describe("nc.store", function()
     assert.is_true(store.insert(db, b))
   end)
 
-  it("lists a user's live channels oldest first", function()
-    store.insert(db, row({ channel_id = "b", callback_id = "1", client_correlator = "1",
-      created_at = fixture.T0 + 2 }))
-    store.insert(db, row({ channel_id = "a", callback_id = "2", client_correlator = "2",
-      created_at = fixture.T0 + 1 }))
-    store.insert(db, row({ channel_id = "c", callback_id = "3", client_correlator = "3",
-      created_at = fixture.T0 + 1 }))
+  it("lists a user's live channels in creation order, even within one millisecond", function()
+    store.insert(db, row({ channel_id = "z", callback_id = "1", client_correlator = "1" }))
     store.insert(db, row({ channel_id = "dead", callback_id = "4", client_correlator = "4",
       expires_at = fixture.T0 }))
+    store.insert(db, row({ channel_id = "a", callback_id = "2", client_correlator = "2" }))
+    store.insert(db, row({ channel_id = "m", callback_id = "3", client_correlator = "3",
+      created_at = fixture.T0 + 1 }))
     store.insert(db, row({ channel_id = "other", callback_id = "5", user_id = "tel:+2" }))
     local ids = {}
     for i, r in ipairs(store.list(db, "tel:+1", fixture.T0)) do
       ids[i] = r.channel_id
     end
-    assert.same({ "a", "c", "b" }, ids)
+    assert.same({ "z", "a", "m" }, ids)
     assert.same({}, store.list(db, "nobody", fixture.T0))
   end)
 
