@@ -14,7 +14,8 @@ all: build
 # Debian packages the build and the tests need. Installed only when some
 # are missing, so a ready machine needs neither root nor the network.
 PACKAGES := build-essential cmake pkg-config libuv1-dev libwslay-dev \
-  liblua5.4-dev libsqlite3-dev node-llhttp lua5.4 lua-cjson lua-busted lua-sql-sqlite3 lua-expat python3
+  liblua5.4-dev libsqlite3-dev node-llhttp lua5.4 lua-cjson lua-busted lua-sql-sqlite3 lua-expat libssl-dev \
+  python3 python3-websockets
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 deps:

@@ -121,6 +121,9 @@ static const numeric_key_t numeric_keys[] = {
     {"header_timeout_ms", offsetof(nc_config_t, header_timeout_ms), 0},
     {"idle_timeout_ms", offsetof(nc_config_t, idle_timeout_ms), 0},
     {"max_connections", offsetof(nc_config_t, max_connections), 0},
+    {"ws_max_message_bytes", offsetof(nc_config_t, ws_max_message_bytes), 1},
+    {"ws_send_window_bytes", offsetof(nc_config_t, ws_send_window_bytes), 1},
+    {"ws_stall_timeout_ms", offsetof(nc_config_t, ws_stall_timeout_ms), 0},
 };
 
 static int add_extra(nc_config_t *cfg, const char *key, const char *value) {
@@ -235,6 +238,9 @@ static int set_defaults(nc_config_t *cfg) {
   cfg->idle_timeout_ms = NC_LIMIT_IDLE_TIMEOUT_MS;
   cfg->max_connections = NC_LIMIT_MAX_CONNECTIONS;
   cfg->max_pending_write_bytes = NC_LIMIT_PENDING_WRITE_BYTES;
+  cfg->ws_max_message_bytes = NC_LIMIT_WS_MESSAGE_BYTES;
+  cfg->ws_send_window_bytes = NC_LIMIT_WS_SEND_WINDOW_BYTES;
+  cfg->ws_stall_timeout_ms = NC_LIMIT_WS_STALL_TIMEOUT_MS;
   cfg->host = strdup("127.0.0.1");
   cfg->db_path = strdup("./data/ncserver.db");
   cfg->scripts_dir = strdup(NC_SOURCE_DIR "/scripts");

@@ -7,7 +7,8 @@
  *   db = "/tmp/x.db"              scripts = "/srv/scripts"
  *   sql = "/srv/sql"              log_level = "debug"
  *   max_header_bytes, max_body_bytes, header_timeout_ms, idle_timeout_ms,
- *   max_connections, max_pending_write_bytes   (limits.h)
+ *   max_connections, max_pending_write_bytes, ws_max_message_bytes,
+ *   ws_send_window_bytes, ws_stall_timeout_ms   (limits.h)
  *
  * Keys it does not know (server policy for the scripts, such as channel
  * lifetimes) are kept and handed to Lua as core.config. */
@@ -37,6 +38,9 @@ typedef struct {
   unsigned idle_timeout_ms;
   unsigned max_connections;
   size_t max_pending_write_bytes;
+  size_t ws_max_message_bytes;
+  size_t ws_send_window_bytes;
+  unsigned ws_stall_timeout_ms;
   nc_config_entry_t *extra; /* keys of the config file not named above */
   size_t extra_count;
 } nc_config_t;

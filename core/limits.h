@@ -40,4 +40,24 @@
  * without bound. Crossed: tests/e2e/test_limits.py. */
 #define NC_LIMIT_PENDING_WRITE_BYTES (1024 * 1024)
 
+/* [ws_max_message_bytes] One message from a WebSocket client, all its
+ * fragments together. Clients only send connCheck/connAck, a few hundred
+ * bytes; 64 KiB is generous and bounds what one client can make us buffer.
+ * Crossed: close 1009 in test_ws.c and tests/e2e/test_websockets.py. */
+#define NC_LIMIT_WS_MESSAGE_BYTES (64 * 1024)
+
+/* [ws_send_window_bytes] Output to one WebSocket not yet taken by the
+ * kernel. Past it the server stops pushing to that client; its
+ * notifications wait in the outbox (SQLite) until it drains, so a client
+ * that stops reading costs at most this much of our memory. 256 KiB holds
+ * hundreds of notifications in flight for a client that does read.
+ * Crossed: tests/e2e/test_websockets.py (slow and stalled readers). */
+#define NC_LIMIT_WS_SEND_WINDOW_BYTES (256 * 1024)
+
+/* [ws_stall_timeout_ms] A WebSocket whose output made no progress for this
+ * long is closed: the client is gone or has stopped reading. Clients that
+ * merely read slowly keep making progress and stay. Crossed:
+ * tests/e2e/test_websockets.py. */
+#define NC_LIMIT_WS_STALL_TIMEOUT_MS 60000
+
 #endif

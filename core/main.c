@@ -32,9 +32,38 @@ typedef struct {
 } app_t;
 
 static void handle_request_cb(void *ud, const nc_http_request_t *req,
-                              nc_http_response_t *res) {
+                              nc_server_reply_t *reply) {
   app_t *app = ud;
-  nc_script_handle(app->script, req, res);
+  nc_script_handle(app->script, req, reply);
+}
+
+/* ---- events of held connections, passed on to the scripts ---- */
+
+static void ws_open_cb(void *ud, const char *key, unsigned long long id) {
+  app_t *app = ud;
+  nc_script_ws_open(app->script, key, id);
+}
+
+static void ws_message_cb(void *ud, const char *key, unsigned long long id,
+                          const char *text, size_t len) {
+  app_t *app = ud;
+  nc_script_ws_message(app->script, key, id, text, len);
+}
+
+static void gone_cb(void *ud, const char *key, unsigned long long id,
+                    nc_server_gone_t why, int code) {
+  static const char *const names[] = {
+      [NC_SERVER_GONE_TIMEOUT] = "timeout",   [NC_SERVER_GONE_PEER] = "peer",
+      [NC_SERVER_GONE_REPLACED] = "replaced", [NC_SERVER_GONE_CLOSED] = "closed",
+      [NC_SERVER_GONE_STALLED] = "stalled",   [NC_SERVER_GONE_PROTOCOL] = "protocol",
+      [NC_SERVER_GONE_STOPPING] = "stopping"};
+  app_t *app = ud;
+  nc_script_gone(app->script, key, id, names[why], code);
+}
+
+static void written_cb(void *ud, long long token, int ok) {
+  app_t *app = ud;
+  nc_script_written(app->script, token, ok);
 }
 
 static void stopped_cb(void *ud) {
@@ -103,7 +132,8 @@ static int open_scripts(app_t *app, char **err) {
   entries[4] = (nc_script_config_t){"sql", cfg->sql_dir};
   for (size_t i = 0; i < cfg->extra_count; i++)
     entries[5 + i] = (nc_script_config_t){cfg->extra[i].key, cfg->extra[i].value};
-  app->script = nc_script_open(cfg->scripts_dir, app->loop, app->db, entries, n, err);
+  app->script = nc_script_open(cfg->scripts_dir, app->loop, app->db, app->server,
+                               entries, n, err);
   free(entries);
   return app->script ? 0 : -1;
 }
@@ -130,8 +160,16 @@ static int start(app_t *app, char **err) {
       .idle_timeout_ms = cfg->idle_timeout_ms,
       .max_connections = cfg->max_connections,
       .max_pending_write_bytes = cfg->max_pending_write_bytes,
+      .ws_max_message_bytes = cfg->ws_max_message_bytes,
+      .ws_send_window_bytes = cfg->ws_send_window_bytes,
+      .ws_stall_timeout_ms = cfg->ws_stall_timeout_ms,
       .handler = handle_request_cb,
       .handler_ud = app,
+      .events = {.ws_open = ws_open_cb,
+                 .ws_message = ws_message_cb,
+                 .gone = gone_cb,
+                 .written = written_cb,
+                 .ud = app},
   };
   app->server = nc_server_new(app->loop, &opts);
   if (!app->server) return -1;

@@ -28,6 +28,8 @@ struct nc_script {
   lua_State *L;
   uv_loop_t *loop;
   nc_db_t *db;
+  nc_server_t *server;
+  int app_ref;    /* registry ref of the table app.lua returned */
   int handle_ref; /* registry ref of app.handle */
   script_timer_t *timers;
   lua_Integer next_timer_id;
@@ -323,6 +325,86 @@ static void push_config(lua_State *L, const nc_script_config_t *config,
 
 /* Builds `core` and stores it in package.loaded, never as a global, so a
  * spec can put a fake in its place. */
+/* ---- core.hub ---- */
+
+static const char *take_response(lua_State *L, nc_http_response_t *res);
+
+static const char *hub_key(lua_State *L) { return luaL_checkstring(L, 1); }
+
+/* An optional token argument: nil/absent is 0, else an integer > 0. */
+static long long opt_token(lua_State *L, int arg) {
+  if (lua_isnoneornil(L, arg)) return 0;
+  lua_Integer token = luaL_checkinteger(L, arg);
+  luaL_argcheck(L, token > 0, arg, "token must be > 0");
+  return (long long)token;
+}
+
+static int fail_with(lua_State *L, const char *reason) {
+  lua_pushnil(L);
+  lua_pushstring(L, reason);
+  return 2;
+}
+
+static int core_hub_held(lua_State *L) {
+  switch (nc_server_held(script_of(L)->server, hub_key(L))) {
+    case NC_SERVER_HELD_PARKED:
+      lua_pushliteral(L, "parked");
+      break;
+    case NC_SERVER_HELD_WEBSOCKET:
+      lua_pushliteral(L, "websocket");
+      break;
+    default:
+      lua_pushnil(L);
+  }
+  return 1;
+}
+
+static int core_hub_answer(lua_State *L) {
+  nc_script_t *s = script_of(L);
+  const char *key = hub_key(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  long long token = opt_token(L, 3);
+  nc_http_response_t res = {0};
+  lua_pushvalue(L, 2);
+  const char *problem = take_response(L, &res);
+  if (problem) {
+    nc_http_response_free(&res);
+    return luaL_error(L, "core.hub.answer: %s", problem);
+  }
+  lua_pop(L, 1);
+  if (nc_server_answer(s->server, key, &res, token) != 0) return fail_with(L, "none");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int core_hub_send(lua_State *L) {
+  nc_script_t *s = script_of(L);
+  const char *key = hub_key(L);
+  size_t len;
+  const char *text = luaL_checklstring(L, 2, &len);
+  long long token = opt_token(L, 3);
+  int rc = nc_server_send(s->server, key, text, len, token);
+  if (rc == -2) return fail_with(L, "full");
+  if (rc != 0) return fail_with(L, "none");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int core_hub_close(lua_State *L) {
+  nc_script_t *s = script_of(L);
+  const char *key = hub_key(L);
+  lua_Integer code = luaL_optinteger(L, 2, 1000);
+  /* RFC 6455 7.4: the codes an endpoint may send. */
+  luaL_argcheck(L, (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+                       (code >= 3000 && code <= 4999), 2, "not a close code one may send");
+  size_t len = 0;
+  const char *reason = luaL_optlstring(L, 3, "", &len);
+  luaL_argcheck(L, len <= 123, 3, "a close reason holds at most 123 bytes");
+  if (nc_server_close(s->server, key, (int)code, reason) != 0) return fail_with(L, "none");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static void install_core(lua_State *L, const nc_script_config_t *config,
                          size_t count) {
   static const luaL_Reg db_funcs[] = {{"query", core_db_query},
@@ -333,6 +415,11 @@ static void install_core(lua_State *L, const nc_script_config_t *config,
                                          {"every", core_timer_every},
                                          {"cancel", core_timer_cancel},
                                          {NULL, NULL}};
+  static const luaL_Reg hub_funcs[] = {{"held", core_hub_held},
+                                       {"answer", core_hub_answer},
+                                       {"send", core_hub_send},
+                                       {"close", core_hub_close},
+                                       {NULL, NULL}};
   static const luaL_Reg core_funcs[] = {{"log", core_log},
                                         {"now", core_now},
                                         {"random_id", core_random_id},
@@ -343,6 +430,8 @@ static void install_core(lua_State *L, const nc_script_config_t *config,
   lua_setfield(L, -2, "db");
   luaL_newlib(L, timer_funcs);
   lua_setfield(L, -2, "timer");
+  luaL_newlib(L, hub_funcs);
+  lua_setfield(L, -2, "hub");
   push_config(L, config, count);
   lua_setfield(L, -2, "config");
   lua_setfield(L, -2, "core");
@@ -378,7 +467,7 @@ static const char *protected_call(nc_script_t *s, int nargs, int nresults) {
 }
 
 nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
-                            const nc_script_config_t *config,
+                            nc_server_t *server, const nc_script_config_t *config,
                             size_t config_count, char **err) {
   nc_script_t *s = calloc(1, sizeof *s);
   lua_State *L = s ? luaL_newstate() : NULL;
@@ -390,6 +479,7 @@ nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
   s->L = L;
   s->loop = loop;
   s->db = db;
+  s->server = server;
   luaL_openlibs(L);
   lua_pushlightuserdata(L, s);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &script_key);
@@ -414,9 +504,9 @@ nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
     if (lua_pcall(L, 0, 1, -2) != LUA_OK) {
       problem = lua_tostring(L, -1);
     } else {
-      lua_getfield(L, -1, "handle");
-      if (lua_istable(L, -2) && lua_isfunction(L, -1)) {
+      if (lua_istable(L, -1) && lua_getfield(L, -1, "handle") == LUA_TFUNCTION) {
         s->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        s->app_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         lua_settop(L, 0);
         return s;
       }
@@ -552,24 +642,154 @@ static const char *take_response(lua_State *L, nc_http_response_t *res) {
   return NULL;
 }
 
+/* A key for core.hub: non-empty text. */
+static const char *take_key(lua_State *L, char **out) {
+  if (lua_getfield(L, -1, "key") != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
+    lua_pop(L, 1);
+    return "key must be a non-empty string";
+  }
+  *out = strdup(lua_tostring(L, -1));
+  lua_pop(L, 1);
+  return *out ? NULL : "out of memory";
+}
+
+/* res.upgrade = {key, protocol}: the rest of res is unused. */
+static const char *take_upgrade(lua_State *L, nc_server_reply_t *reply) {
+  reply->action = NC_SERVER_UPGRADE;
+  const char *problem = take_key(L, &reply->key);
+  if (problem) return problem;
+  int type = lua_getfield(L, -1, "protocol");
+  if (type == LUA_TSTRING) {
+    reply->protocol = strdup(lua_tostring(L, -1));
+    if (!reply->protocol) problem = "out of memory";
+    else if (!valid_header_text(reply->protocol)) problem = "protocol contains CR or LF";
+  } else if (type != LUA_TNIL) {
+    problem = "protocol must be a string";
+  }
+  lua_pop(L, 1);
+  return problem;
+}
+
+/* res.park = {key, timeout_ms}: res itself is the timeout response. */
+static const char *take_park(lua_State *L, nc_server_reply_t *reply) {
+  reply->action = NC_SERVER_PARK;
+  const char *problem = take_key(L, &reply->key);
+  if (problem) return problem;
+  lua_getfield(L, -1, "timeout_ms");
+  int isint;
+  lua_Integer ms = lua_tointegerx(L, -1, &isint);
+  lua_pop(L, 1);
+  /* A day is far past any maxWaitTime policy; the bound keeps the value
+   * inside libuv's unsigned milliseconds. */
+  if (!isint || ms < 0 || ms > 86400000) return "timeout_ms must be an integer 0..86400000";
+  reply->park_ms = (unsigned)ms;
+  return NULL;
+}
+
+/* Copies the reply table at the top of the stack into *reply. Returns a
+ * description of what is wrong with it, or NULL. */
+static const char *take_reply(lua_State *L, nc_server_reply_t *reply) {
+  if (!lua_istable(L, -1)) return "handler returned no response table";
+  const char *problem = NULL;
+  if (lua_getfield(L, -1, "upgrade") == LUA_TTABLE) {
+    problem = take_upgrade(L, reply);
+    lua_pop(L, 1);
+    return problem;
+  }
+  lua_pop(L, 1);
+  problem = take_response(L, &reply->res);
+  if (problem) return problem;
+  int type = lua_getfield(L, -1, "park");
+  if (type == LUA_TTABLE)
+    problem = take_park(L, reply);
+  else if (type != LUA_TNIL)
+    problem = "park must be a table";
+  lua_pop(L, 1);
+  if (problem) return problem;
+  type = lua_getfield(L, -1, "token");
+  if (type != LUA_TNIL) {
+    int isint;
+    lua_Integer token = lua_tointegerx(L, -1, &isint);
+    if (!isint || token <= 0) problem = "token must be an integer > 0";
+    reply->token = (long long)token;
+  }
+  lua_pop(L, 1);
+  return problem;
+}
+
 void nc_script_handle(nc_script_t *s, const nc_http_request_t *req,
-                      nc_http_response_t *res) {
+                      nc_server_reply_t *reply) {
   lua_State *L = s->L;
-  memset(res, 0, sizeof *res);
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->handle_ref);
   push_request(L, req);
   const char *error = protected_call(s, 1, 1);
   if (error) {
     nc_log(NC_LOG_ERROR, "lua error in %s %.200s: %s", req->method, req->path, error);
     lua_settop(L, 0);
-    set_plain(res, 500, "internal server error\n");
+    nc_server_reply_free(reply);
+    set_plain(&reply->res, 500, "internal server error\n");
     return;
   }
-  const char *problem = take_response(L, res);
+  const char *problem = take_reply(L, reply);
   lua_settop(L, 0);
   if (problem) {
     nc_log(NC_LOG_ERROR, "bad response from %s %s: %s", req->method, req->path,
            problem);
-    set_plain(res, 500, "internal server error\n");
+    nc_server_reply_free(reply);
+    set_plain(&reply->res, 500, "internal server error\n");
   }
+}
+
+/* ---- events of held connections ---- */
+
+/* Pushes app[name] and returns 1 when it is a function; else pushes
+ * nothing and returns 0 (every event handler is optional). */
+static int push_event_handler(nc_script_t *s, const char *name) {
+  lua_State *L = s->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->app_ref);
+  if (lua_getfield(L, -1, name) != LUA_TFUNCTION) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_remove(L, -2);
+  return 1;
+}
+
+static void call_event(nc_script_t *s, const char *name, int nargs) {
+  const char *error = protected_call(s, nargs, 0);
+  if (error) nc_log(NC_LOG_ERROR, "lua error in app.%s: %s", name, error);
+  lua_settop(s->L, 0);
+}
+
+void nc_script_ws_open(nc_script_t *s, const char *key, unsigned long long id) {
+  if (!push_event_handler(s, "ws_open")) return;
+  lua_pushstring(s->L, key);
+  lua_pushinteger(s->L, (lua_Integer)id);
+  call_event(s, "ws_open", 2);
+}
+
+void nc_script_ws_message(nc_script_t *s, const char *key, unsigned long long id,
+                          const char *text, size_t len) {
+  if (!push_event_handler(s, "ws_message")) return;
+  lua_pushstring(s->L, key);
+  lua_pushinteger(s->L, (lua_Integer)id);
+  lua_pushlstring(s->L, text, len);
+  call_event(s, "ws_message", 3);
+}
+
+void nc_script_gone(nc_script_t *s, const char *key, unsigned long long id,
+                    const char *why, int code) {
+  if (!push_event_handler(s, "gone")) return;
+  lua_pushstring(s->L, key);
+  lua_pushinteger(s->L, (lua_Integer)id);
+  lua_pushstring(s->L, why);
+  lua_pushinteger(s->L, code);
+  call_event(s, "gone", 4);
+}
+
+void nc_script_written(nc_script_t *s, long long token, int ok) {
+  if (!push_event_handler(s, "written")) return;
+  lua_pushinteger(s->L, (lua_Integer)token);
+  lua_pushboolean(s->L, ok);
+  call_event(s, "written", 2);
 }

@@ -23,6 +23,42 @@
  *           headers = { ["Content-Type"] = "application/json", ... },
  *           body = "..." }                -- optional, default ""
  *
+ * Instead of answering at once, res may ask the core to hold the
+ * connection (see core.hub below):
+ *
+ *   res.park = { key = "k", timeout_ms = 30000 }
+ *       Send nothing now; core.hub.answer(key, ...) answers later. After
+ *       timeout_ms, or when the server stops, the core sends res itself
+ *       (status, headers, body). One parked request per key: parking a key
+ *       that holds one ends the older with its own timeout response.
+ *   res.upgrade = { key = "k", protocol = "p" }
+ *       Complete an RFC 6455 handshake, echoing protocol (optional) in
+ *       Sec-WebSocket-Protocol, and keep the connection as a WebSocket
+ *       under key, replacing (closing with 1000) whatever held key. The
+ *       core validates the handshake itself and answers 400 (426 for a
+ *       wrong version) when it is not one; status/headers/body are unused.
+ *   res.token = n
+ *       For a plain or parked response: app.written(n, ok) once it has
+ *       been written, or its connection closed first.
+ *
+ * Events of held connections: optional functions of the table app.lua
+ * returns, called from the event loop (never from inside a core call):
+ *
+ *   app.ws_open(key, id)            a WebSocket was accepted under key
+ *   app.ws_message(key, id, text)   a complete, valid UTF-8 text message
+ *   app.gone(key, id, why, code)    a parked request or WebSocket left key;
+ *       why: "timeout" (parked; its timeout response was sent), "peer",
+ *       "replaced", "closed" (core.hub.close), "stalled" (WebSocket output
+ *       stuck past ws_stall_timeout_ms), "protocol" (bad frames, too big,
+ *       invalid UTF-8, binary), "stopping"; code: the WebSocket close code
+ *       (0 for parked requests). Not called for core.hub.answer. By then
+ *       key may hold a newer connection: compare ids.
+ *   app.written(token, ok)          output tagged token was written in full
+ *       (ok true) or its connection closed first (false); exactly once.
+ *
+ *   id is an integer that tells connections apart; a key is reused when a
+ *   client comes back, an id never.
+ *
  * For HEAD the core drops the body but keeps its Content-Length. The core
  * adds Date, Content-Length and Connection itself. If app.handle raises, or
  * returns something that is not a response, the error and its traceback are
@@ -56,6 +92,23 @@
  *   core.timer.cancel(id) -> true | nil, "closed"
  *       Stops a timer; "closed" when it already fired (after) or was
  *       cancelled. Every timer stops when the server stops.
+ *   core.hub: the connections held open under a key (the scripts use the
+ *   channel id): one parked request or one WebSocket per key.
+ *   core.hub.held(key) -> "parked" | "websocket" | nil
+ *   core.hub.answer(key, res [, token]) -> true | nil, "none"
+ *       Answers the request parked under key with res (a response table as
+ *       app.handle returns). "none": nothing is parked under key.
+ *   core.hub.send(key, text [, token]) -> true | nil, "none" | "full"
+ *       Queues text as one WebSocket text frame on the connection under key.
+ *       "full": its send window (ws_send_window_bytes of output not yet
+ *       taken by the kernel) is full and nothing was queued; send again
+ *       after a written() event for that connection.
+ *   core.hub.close(key [, code [, reason]]) -> true | nil, "none"
+ *       Closes what holds key: a WebSocket with a close frame (code
+ *       default 1000), a parked request without an answer. The key is free
+ *       at once; app.gone(key, id, "closed", code) follows.
+ *   A token is an integer > 0 chosen by the scripts; app.written(token, ok)
+ *   later says whether that output reached the kernel.
  *   core.config -> read-only copy of the effective configuration:
  *       { public_url = "http://127.0.0.1:8080", listen = "...", db = "...",
  *         scripts = "...", plus every other key of the --config file }; values
@@ -70,6 +123,7 @@
 
 #include "db.h"
 #include "http.h"
+#include "server.h"
 
 typedef struct nc_script nc_script_t;
 
@@ -79,11 +133,12 @@ typedef struct {
   const char *value;
 } nc_script_config_t;
 
-/* Creates the VM, installs `core`, loads <dir>/app.lua. `loop` and `db` are
- * borrowed and must outlive the script. `config` is copied. Returns NULL
- * and a malloc'd one-line message in *err (caller frees) on failure. */
+/* Creates the VM, installs `core`, loads <dir>/app.lua. `loop`, `db` and
+ * `server` (for core.hub) are borrowed and must outlive the script.
+ * `config` is copied. Returns NULL and a malloc'd one-line message in *err
+ * (caller frees) on failure. */
 nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
-                            const nc_script_config_t *config,
+                            nc_server_t *server, const nc_script_config_t *config,
                             size_t config_count, char **err);
 
 /* Cancels every core.timer, so the loop can end; no script callback runs
@@ -94,10 +149,21 @@ void nc_script_stop_timers(nc_script_t *s);
  * run the timers' close callbacks. NULL is fine. */
 void nc_script_close(nc_script_t *s);
 
-/* Calls app.handle(req) and fills *res, which the caller releases with
- * nc_http_response_free(). On a Lua error or a malformed response: a plain
- * 500, with the reason and traceback logged. */
+/* Calls app.handle(req) and fills *reply (zeroed by the caller), which the
+ * server releases with nc_server_reply_free(). On a Lua error or a
+ * malformed response: a plain 500, with the reason and traceback logged. */
 void nc_script_handle(nc_script_t *s, const nc_http_request_t *req,
-                      nc_http_response_t *res);
+                      nc_server_reply_t *reply);
+
+/* The events of held connections (server.h), passed on to app.ws_open,
+ * app.ws_message, app.gone and app.written when the scripts define them.
+ * `why` is the name app.gone receives ("timeout", "peer", ...). A Lua error
+ * is logged with its traceback. */
+void nc_script_ws_open(nc_script_t *s, const char *key, unsigned long long id);
+void nc_script_ws_message(nc_script_t *s, const char *key, unsigned long long id,
+                          const char *text, size_t len);
+void nc_script_gone(nc_script_t *s, const char *key, unsigned long long id,
+                    const char *why, int code);
+void nc_script_written(nc_script_t *s, long long token, int ok);
 
 #endif

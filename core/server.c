@@ -1,7 +1,9 @@
 /* Owns the listening socket and every client connection: reading, feeding
  * the HTTP parser, writing responses in order, timeouts, connection and
- * output limits, lingering close and graceful stop. Leaves the meaning of
- * requests to the handler and the wire format to http.c. */
+ * output limits, lingering close and graceful stop; and the connections
+ * held open under a key, parked requests and WebSockets, which live in
+ * server_held.c. Leaves the meaning of requests to the handler and the
+ * HTTP wire format to http.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "server.h"
 
@@ -10,73 +12,11 @@
 #include <string.h>
 
 #include "log.h"
-
-/* After the last response of a connection we half-close and keep reading
- * (and discarding) for this long, so unread input does not make the kernel
- * answer with a reset that destroys the response in flight (RFC 9112 9.6). */
-#define LINGER_MS 2000
-
-/* A stop waits this long for in-flight responses before closing anyway. */
-#define STOP_DEADLINE_MS 5000
-
-/* Connections refused for being over max_connections still hold a socket
- * while their 503 goes out; past this many we drop new ones outright. */
-#define MAX_REJECTING 64
-
-#define READ_BUFFER_BYTES (64 * 1024)
-
-typedef enum { CONN_OPEN, CONN_LINGER, CONN_CLOSING } conn_state_t;
-
-typedef struct conn {
-  uv_tcp_t tcp;
-  uv_timer_t timer;
-  uv_shutdown_t shutdown;
-  nc_server_t *server;
-  nc_http_parser_t *parser;
-  struct conn *prev, *next;
-  conn_state_t state;
-  int handles_open;          /* freed when both tcp and timer have closed */
-  int rejected;              /* over max_connections: 503 then close */
-  int reading;
-  int paused_for_writes;     /* reads stopped until output drains */
-  int close_after_write;     /* last response queued: linger once written */
-  char *pending;             /* bytes read but not fed while paused */
-  size_t pending_len;
-  size_t write_bytes;        /* queued and not yet written */
-  uint64_t request_started;  /* loop time of a request's first byte, or 0 */
-  char peer[64];
-} conn_t;
-
-typedef struct {
-  uv_write_t req;
-  char *data;
-  size_t len;
-} write_req_t;
-
-struct nc_server {
-  uv_loop_t *loop;
-  uv_tcp_t listener;
-  uv_timer_t stop_timer;
-  nc_server_options_t opts;
-  conn_t *conns; /* open and lingering connections, newest first */
-  unsigned count;
-  unsigned rejecting;
-  int listening;
-  int listener_open;
-  int stopping;
-  int stop_timer_closed;
-  void (*done)(void *ud);
-  void *done_ud;
-  char read_buffer[READ_BUFFER_BYTES];
-};
-
-static void process(conn_t *c, const char *data, size_t len);
-static void close_conn(conn_t *c);
-static void update_timer(conn_t *c);
-
-/* ---- closing ---- */
+#include "server_conn.h"
 
 static void check_stopped(nc_server_t *s);
+
+/* ---- closing ---- */
 
 static void conn_closed_cb(uv_handle_t *h) {
   conn_t *c = h->data;
@@ -86,14 +26,21 @@ static void conn_closed_cb(uv_handle_t *h) {
     s->rejecting--;
   else
     s->count--;
+  /* After the written(token, 0) of every cancelled write: libuv runs
+   * those before the close callbacks. */
+  const nc_server_events_t *ev = &s->opts.events;
+  if (c->unreported_token && ev->written) ev->written(ev->ud, c->unreported_token, 0);
+  nc_held_emit_gone(c);
+  nc_held_free(c);
   nc_http_parser_free(c->parser);
   free(c->pending);
   free(c);
   check_stopped(s);
 }
 
-static void close_conn(conn_t *c) {
+void nc_conn_close(conn_t *c) {
   if (c->state == CONN_CLOSING) return;
+  nc_held_let_go(c, NC_SERVER_GONE_PEER, c->ws ? nc_ws_close_code(c->ws) : 0, 1);
   c->state = CONN_CLOSING;
   nc_server_t *s = c->server;
   if (c->prev)
@@ -108,10 +55,8 @@ static void close_conn(conn_t *c) {
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {
   conn_t *c = req->handle->data;
-  if (status < 0 && c->state != CONN_CLOSING) close_conn(c);
+  if (status < 0 && c->state != CONN_CLOSING) nc_conn_close(c);
 }
-
-static void start_reading(conn_t *c);
 
 /* The last response is written: half-close, then drain input until the
  * peer closes or LINGER_MS passes. */
@@ -121,27 +66,47 @@ static void start_linger(conn_t *c) {
   c->pending = NULL;
   c->pending_len = 0;
   if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
-    close_conn(c);
+    nc_conn_close(c);
     return;
   }
-  start_reading(c);
-  update_timer(c);
+  nc_conn_start_reading(c);
+  nc_conn_update_timer(c);
 }
 
 /* ---- writing ---- */
 
+/* Feeds input that waited (while output drained, or while a request was
+ * parked) as if it had just arrived. */
+static void resume_input(conn_t *c) {
+  char *pending = c->pending;
+  size_t pending_len = c->pending_len;
+  c->pending = NULL;
+  c->pending_len = 0;
+  nc_conn_process(c, pending, pending_len);
+  free(pending);
+  if (c->state == CONN_OPEN && !c->paused_for_writes && !c->close_after_write &&
+      c->mode != MODE_PARKED)
+    nc_conn_start_reading(c);
+  nc_conn_update_timer(c);
+}
+
 static void write_cb(uv_write_t *req, int status) {
   write_req_t *w = (write_req_t *)req;
   conn_t *c = req->handle->data;
+  nc_server_t *s = c->server;
   c->write_bytes -= w->len;
+  long long token = w->token;
   free(w->data);
   free(w);
+  if (token && s->opts.events.written)
+    s->opts.events.written(s->opts.events.ud, token, status == 0);
   if (c->state == CONN_CLOSING) return;
   if (status < 0) {
     nc_log(NC_LOG_DEBUG, "%s: write failed: %s", c->peer, uv_strerror(status));
-    close_conn(c);
+    nc_conn_close(c);
     return;
   }
+  c->last_write_done = uv_now(s->loop);
   if (c->state != CONN_OPEN) return;
   if (c->close_after_write) {
     if (c->write_bytes == 0) start_linger(c);
@@ -150,83 +115,126 @@ static void write_cb(uv_write_t *req, int status) {
   /* Resume at half the limit, not just under it, so a client reading
    * slowly does not flip reads on and off for every response. */
   if (c->paused_for_writes &&
-      c->write_bytes <= c->server->opts.max_pending_write_bytes / 2) {
+      c->write_bytes <= s->opts.max_pending_write_bytes / 2) {
     c->paused_for_writes = 0;
-    char *pending = c->pending;
-    size_t pending_len = c->pending_len;
-    c->pending = NULL;
-    c->pending_len = 0;
-    process(c, pending, pending_len);
-    free(pending);
-    if (c->state == CONN_OPEN && !c->paused_for_writes && !c->close_after_write)
-      start_reading(c);
-    update_timer(c);
+    resume_input(c);
+  } else if (c->mode == MODE_WS) {
+    nc_conn_update_timer(c); /* output moved: the stall clock restarts */
   }
 }
 
-/* Queues `data` (taking ownership) for writing. */
-static void queue_write(conn_t *c, char *data, size_t len) {
+/* Queues `data` (taking ownership) for writing. 0, or -1 when it could not
+ * be queued: the connection is then closing and `token` will not be
+ * reported. */
+int nc_conn_write(conn_t *c, char *data, size_t len, long long token) {
   write_req_t *w = malloc(sizeof *w);
   if (!w) {
     free(data);
-    nc_log(NC_LOG_ERROR, "%s: out of memory queueing a response", c->peer);
-    close_conn(c);
-    return;
+    nc_log(NC_LOG_ERROR, "%s: out of memory queueing output", c->peer);
+    nc_conn_close(c);
+    return -1;
   }
   w->data = data;
   w->len = len;
+  w->token = token;
   uv_buf_t buf = uv_buf_init(data, (unsigned)len);
   int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, write_cb);
   if (rc != 0) {
     free(data);
     free(w);
     nc_log(NC_LOG_DEBUG, "%s: write failed: %s", c->peer, uv_strerror(rc));
-    close_conn(c);
-    return;
+    nc_conn_close(c);
+    return -1;
   }
+  if (c->write_bytes == 0) c->last_write_done = uv_now(c->server->loop);
   c->write_bytes += len;
+  return 0;
 }
 
 /* The connection ends after what is queued now. */
-static void finish_after_write(conn_t *c) {
+void nc_conn_finish(conn_t *c) {
   c->close_after_write = 1;
   if (c->write_bytes == 0 && c->state == CONN_OPEN) start_linger(c);
 }
 
-static void respond_plain(conn_t *c, int status, const char *text) {
-  nc_http_header_t type = {"Content-Type", "text/plain; charset=utf-8"};
+/* A plain-text error the server gives itself, then a close. `extra` is
+ * one more header or NULL. */
+void nc_conn_respond_plain(conn_t *c, int status, const char *text,
+                          const nc_http_header_t *extra) {
+  nc_http_header_t headers[2] = {{"Content-Type", "text/plain; charset=utf-8"}};
+  size_t count = 1;
+  if (extra) headers[count++] = *extra;
   char body[256];
   snprintf(body, sizeof body, "%s\n", text);
   size_t len;
-  char *out = nc_http_response_format(status, &type, 1, body, strlen(body), 0, 0, &len);
+  char *out = nc_http_response_format(status, headers, count, body, strlen(body),
+                                      0, 0, &len);
   if (!out) {
-    close_conn(c);
+    nc_conn_close(c);
     return;
   }
-  queue_write(c, out, len);
-  if (c->state == CONN_OPEN) finish_after_write(c);
+  if (nc_conn_write(c, out, len, 0) == 0) nc_conn_finish(c);
 }
+
+/* Formats and queues `res` (freed here) as the answer to `req`. 0, or -1
+ * when it could not be queued (the connection is then closing). */
+int nc_conn_send_response(conn_t *c, const nc_http_request_t *req,
+                         nc_http_response_t *res, long long token) {
+  int keep_alive = req->keep_alive && !c->server->stopping;
+  int head_only = strcmp(req->method, "HEAD") == 0;
+  size_t len;
+  char *out = nc_http_response_format(res->status, res->headers, res->header_count,
+                                      res->body, res->body_len, head_only,
+                                      keep_alive, &len);
+  nc_log(NC_LOG_DEBUG, "%s %s %s -> %d (%zu bytes)", c->peer, req->method,
+         req->target, res->status, res->body_len);
+  nc_http_response_free(res);
+  if (!out) {
+    nc_log(NC_LOG_ERROR, "%s: out of memory formatting a response", c->peer);
+    nc_conn_close(c);
+    return -1;
+  }
+  if (nc_conn_write(c, out, len, token) != 0) return -1;
+  if (!keep_alive) nc_conn_finish(c);
+  return 0;
+}
+
+/* ---- parked input ---- */
+
+/* Input that arrives while a request is parked waits for the answer. */
+void nc_conn_hold_input(conn_t *c, const char *data, size_t len) {
+  if (len == 0) return;
+  char *grown = realloc(c->pending, c->pending_len + len);
+  if (!grown) {
+    nc_log(NC_LOG_ERROR, "%s: out of memory holding input", c->peer);
+    nc_conn_close(c);
+    return;
+  }
+  memcpy(grown + c->pending_len, data, len);
+  c->pending = grown;
+  c->pending_len += len;
+  if (c->pending_len > PARKED_INPUT_BYTES) nc_conn_stop_reading(c);
+}
+
+/* ---- answering ---- */
 
 static void respond(conn_t *c, const nc_http_request_t *req) {
   nc_server_t *s = c->server;
-  nc_http_response_t res = {0};
-  s->opts.handler(s->opts.handler_ud, req, &res);
-  int keep_alive = req->keep_alive && !s->stopping;
-  int head_only = strcmp(req->method, "HEAD") == 0;
-  size_t len;
-  char *out = nc_http_response_format(res.status, res.headers, res.header_count,
-                                      res.body, res.body_len, head_only,
-                                      keep_alive, &len);
-  nc_log(NC_LOG_DEBUG, "%s %s %s -> %d (%zu bytes)", c->peer, req->method,
-         req->target, res.status, res.body_len);
-  nc_http_response_free(&res);
-  if (!out) {
-    nc_log(NC_LOG_ERROR, "%s: out of memory formatting a response", c->peer);
-    close_conn(c);
-    return;
+  nc_server_reply_t reply = {0};
+  s->opts.handler(s->opts.handler_ud, req, &reply);
+  switch (reply.action) {
+    case NC_SERVER_PARK:
+      nc_held_park(c, &reply);
+      break;
+    case NC_SERVER_UPGRADE:
+      nc_held_upgrade(c, req, &reply);
+      break;
+    default:
+      if (nc_conn_send_response(c, req, &reply.res, reply.token) != 0)
+        c->unreported_token = reply.token;
+      break;
   }
-  queue_write(c, out, len);
-  if (c->state == CONN_OPEN && !keep_alive) finish_after_write(c);
+  nc_server_reply_free(&reply);
 }
 
 /* ---- reading ---- */
@@ -234,7 +242,7 @@ static void respond(conn_t *c, const nc_http_request_t *req) {
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   /* One buffer serves every connection: libuv calls read_cb right after
-   * alloc_cb, and process() copies whatever it must keep. */
+   * alloc_cb, and nc_conn_process() copies whatever it must keep. */
   conn_t *c = h->data;
   *buf = uv_buf_init(c->server->read_buffer, READ_BUFFER_BYTES);
 }
@@ -245,29 +253,30 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     if (nread != UV_EOF)
       nc_log(NC_LOG_DEBUG, "%s: read failed: %s", c->peer, uv_strerror((int)nread));
-    else if (c->state == CONN_OPEN && nc_http_parser_busy(c->parser))
+    else if (c->state == CONN_OPEN && c->mode == MODE_HTTP &&
+             nc_http_parser_busy(c->parser))
       nc_log(NC_LOG_INFO, "%s: closed in the middle of a request", c->peer);
-    close_conn(c);
+    nc_conn_close(c);
     return;
   }
   if (nread == 0) return;
   if (c->state == CONN_LINGER) return; /* discarded: we are closing */
-  process(c, buf->base, (size_t)nread);
-  update_timer(c);
+  nc_conn_process(c, buf->base, (size_t)nread);
+  nc_conn_update_timer(c);
 }
 
-static void start_reading(conn_t *c) {
+void nc_conn_start_reading(conn_t *c) {
   if (c->reading) return;
   int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
   if (rc != 0) {
     nc_log(NC_LOG_WARN, "%s: cannot read: %s", c->peer, uv_strerror(rc));
-    close_conn(c);
+    nc_conn_close(c);
     return;
   }
   c->reading = 1;
 }
 
-static void stop_reading(conn_t *c) {
+void nc_conn_stop_reading(conn_t *c) {
   if (!c->reading) return;
   uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
@@ -275,13 +284,13 @@ static void stop_reading(conn_t *c) {
 
 /* Keeps the unfed rest of a read for when output has drained. */
 static void pause_for_writes(conn_t *c, const char *data, size_t len) {
-  stop_reading(c);
+  nc_conn_stop_reading(c);
   c->paused_for_writes = 1;
   if (len == 0) return;
   char *grown = realloc(c->pending, c->pending_len + len);
   if (!grown) {
     nc_log(NC_LOG_ERROR, "%s: out of memory holding input", c->peer);
-    close_conn(c);
+    nc_conn_close(c);
     return;
   }
   memcpy(grown + c->pending_len, data, len);
@@ -289,8 +298,16 @@ static void pause_for_writes(conn_t *c, const char *data, size_t len) {
   c->pending_len += len;
 }
 
-static void process(conn_t *c, const char *data, size_t len) {
+void nc_conn_process(conn_t *c, const char *data, size_t len) {
   nc_server_t *s = c->server;
+  if (c->mode == MODE_WS) {
+    if (c->state == CONN_OPEN && len > 0) nc_held_ws_process(c, data, len);
+    return;
+  }
+  if (c->mode == MODE_PARKED) {
+    nc_conn_hold_input(c, data, len);
+    return;
+  }
   while (len > 0 && c->state == CONN_OPEN && !c->close_after_write) {
     if (c->write_bytes > s->opts.max_pending_write_bytes) {
       pause_for_writes(c, data, len);
@@ -308,15 +325,27 @@ static void process(conn_t *c, const char *data, size_t len) {
         static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n";
         char *copy = malloc(sizeof interim - 1);
         if (!copy) {
-          close_conn(c);
+          nc_conn_close(c);
           return;
         }
         memcpy(copy, interim, sizeof interim - 1);
-        queue_write(c, copy, sizeof interim - 1);
+        nc_conn_write(c, copy, sizeof interim - 1, 0);
         break;
       }
       case NC_HTTP_REQUEST:
         respond(c, nc_http_parser_request(c->parser));
+        if (c->state != CONN_OPEN) return;
+        if (c->mode == MODE_PARKED) {
+          nc_conn_hold_input(c, data, len);
+          return;
+        }
+        if (c->mode == MODE_WS) {
+          /* The request was the last HTTP on this connection. */
+          nc_http_parser_free(c->parser);
+          c->parser = NULL;
+          nc_conn_process(c, data, len);
+          return;
+        }
         nc_http_parser_next(c->parser);
         break;
       case NC_HTTP_ERROR: {
@@ -326,7 +355,7 @@ static void process(conn_t *c, const char *data, size_t len) {
         char text[160];
         snprintf(text, sizeof text, "%d %s: %s", status, nc_http_status_text(status),
                  reason);
-        respond_plain(c, status, text);
+        nc_conn_respond_plain(c, status, text, NULL);
         return;
       }
     }
@@ -338,46 +367,80 @@ static void process(conn_t *c, const char *data, size_t len) {
 
 /* ---- timers ---- */
 
-static void timeout_cb(uv_timer_t *t) {
+void nc_conn_timeout_cb(uv_timer_t *t) {
   conn_t *c = t->data;
   if (c->state == CONN_LINGER) {
-    close_conn(c);
+    nc_conn_close(c);
+    return;
+  }
+  if (c->mode == MODE_PARKED) {
+    nc_held_end_park(c, NC_SERVER_GONE_TIMEOUT);
+    return;
+  }
+  if (c->mode == MODE_WS) {
+    nc_held_ws_timeout(c);
     return;
   }
   if (c->close_after_write || c->paused_for_writes) {
     nc_log(NC_LOG_INFO, "%s: closed: not reading responses", c->peer);
-    close_conn(c);
+    nc_conn_close(c);
+    return;
+  }
+  if (c->pending_len > 0 && !nc_http_parser_busy(c->parser)) {
+    /* Input that waited for a parked request's answer (update_timer armed
+     * this for "now"). */
+    resume_input(c);
     return;
   }
   if (nc_http_parser_busy(c->parser) && !nc_http_parser_headers_done(c->parser)) {
     nc_log(NC_LOG_INFO, "%s: closed: request headers too slow", c->peer);
-    stop_reading(c);
-    respond_plain(c, 408, "408 Request Timeout");
+    nc_conn_stop_reading(c);
+    nc_conn_respond_plain(c, 408, "408 Request Timeout", NULL);
     return;
   }
   if (nc_http_parser_busy(c->parser))
     nc_log(NC_LOG_INFO, "%s: closed: request body stalled", c->peer);
-  close_conn(c);
+  nc_conn_close(c);
 }
 
 /* Arms the one timer of a connection for whichever deadline applies now. */
-static void update_timer(conn_t *c) {
+void nc_conn_update_timer(conn_t *c) {
   if (c->state == CONN_CLOSING) return;
   const nc_server_options_t *o = &c->server->opts;
+  uint64_t now = uv_now(c->server->loop);
   uint64_t timeout = o->idle_timeout_ms;
   if (c->state == CONN_LINGER) {
     timeout = LINGER_MS;
+  } else if (c->mode == MODE_PARKED) {
+    return; /* its deadline was set when it was parked */
+  } else if (c->mode == MODE_WS) {
+    if (nc_ws_state(c->ws) != NC_WS_OPEN) {
+      /* Waiting for the peer's close frame: a fixed deadline, not one
+       * that each byte it trickles extends. */
+      if (!uv_is_active((uv_handle_t *)&c->timer))
+        uv_timer_start(&c->timer, nc_conn_timeout_cb, LINGER_MS, 0);
+      return;
+    }
+    if (c->write_bytes == 0) {
+      /* An idle WebSocket is fine for as long as its channel lives. */
+      uv_timer_stop(&c->timer);
+      return;
+    }
+    uint64_t spent = now - c->last_write_done;
+    timeout = spent >= o->ws_stall_timeout_ms ? 1 : o->ws_stall_timeout_ms - spent;
+  } else if (c->pending_len > 0 && !c->paused_for_writes &&
+             !nc_http_parser_busy(c->parser)) {
+    timeout = 0; /* input that waited for a parked request's answer */
   } else if (!nc_http_parser_busy(c->parser)) {
     c->request_started = 0;
   } else if (!nc_http_parser_headers_done(c->parser)) {
     /* The header deadline runs from the request's first byte and is not
      * extended by trickling bytes: that is what stops slow-loris. */
-    uint64_t now = uv_now(c->server->loop);
     if (!c->request_started) c->request_started = now;
     uint64_t spent = now - c->request_started;
     timeout = spent >= o->header_timeout_ms ? 1 : o->header_timeout_ms - spent;
   }
-  uv_timer_start(&c->timer, timeout_cb, timeout, 0);
+  uv_timer_start(&c->timer, nc_conn_timeout_cb, timeout, 0);
 }
 
 /* ---- accepting ---- */
@@ -430,30 +493,30 @@ static void connection_cb(uv_stream_t *listener, int status) {
   int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
   if (rc != 0) {
     nc_log(NC_LOG_WARN, "accept failed: %s", uv_strerror(rc));
-    close_conn(c);
+    nc_conn_close(c);
     return;
   }
   describe_peer(c);
   uv_tcp_nodelay(&c->tcp, 1);
   if (over_limit) {
     if (s->rejecting > MAX_REJECTING) {
-      close_conn(c);
+      nc_conn_close(c);
       return;
     }
     nc_log(NC_LOG_WARN, "%s: refused: %u connections open (max_connections)",
            c->peer, s->count);
-    start_reading(c);
-    respond_plain(c, 503, "503 Service Unavailable: too many connections");
+    nc_conn_start_reading(c);
+    nc_conn_respond_plain(c, 503, "503 Service Unavailable: too many connections", NULL);
     return;
   }
   c->parser = nc_http_parser_new(&s->opts.http);
   if (!c->parser) {
     nc_log(NC_LOG_ERROR, "%s: out of memory for a parser", c->peer);
-    close_conn(c);
+    nc_conn_close(c);
     return;
   }
-  start_reading(c);
-  update_timer(c);
+  nc_conn_start_reading(c);
+  nc_conn_update_timer(c);
 }
 
 /* ---- the server ---- */
@@ -461,6 +524,11 @@ static void connection_cb(uv_stream_t *listener, int status) {
 nc_server_t *nc_server_new(uv_loop_t *loop, const nc_server_options_t *opts) {
   nc_server_t *s = calloc(1, sizeof *s);
   if (!s) return NULL;
+  s->hub = nc_hub_new();
+  if (!s->hub) {
+    free(s);
+    return NULL;
+  }
   s->loop = loop;
   s->opts = *opts;
   return s;
@@ -529,7 +597,7 @@ static void check_stopped(nc_server_t *s) {
 static void stop_deadline_cb(uv_timer_t *t) {
   nc_server_t *s = t->data;
   nc_log(NC_LOG_WARN, "stop: closing %u connections still busy", s->count);
-  while (s->conns) close_conn(s->conns);
+  while (s->conns) nc_conn_close(s->conns);
 }
 
 void nc_server_stop(nc_server_t *s, void (*done)(void *ud), void *ud) {
@@ -542,21 +610,34 @@ void nc_server_stop(nc_server_t *s, void (*done)(void *ud), void *ud) {
   if (s->listening && !uv_is_closing((uv_handle_t *)&s->listener))
     uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
   s->listening = 0;
+  /* Nothing below calls into the scripts: events are sent as connections
+   * close, so the list cannot change under this walk. */
   conn_t *c = s->conns;
   while (c) {
     conn_t *next = c->next;
-    /* A connection between requests has nothing in flight; the others
-     * close after their current response (keep-alive is off now). */
-    if (c->state == CONN_OPEN && !c->rejected && !c->write_bytes &&
-        !nc_http_parser_busy(c->parser))
-      close_conn(c);
-    else if (c->state == CONN_OPEN && c->write_bytes)
-      finish_after_write(c);
+    if (c->state != CONN_OPEN || c->rejected) {
+      /* already on its way out */
+    } else if (c->mode == MODE_PARKED) {
+      nc_held_end_park(c, NC_SERVER_GONE_STOPPING);
+    } else if (c->mode == MODE_WS) {
+      nc_held_let_go(c, NC_SERVER_GONE_STOPPING, 1001, 1);
+      nc_held_ws_close(c, 1001, "server stopping");
+    } else if (!c->write_bytes && !nc_http_parser_busy(c->parser)) {
+      /* Between requests: nothing in flight. The others close after
+       * their current response (keep-alive is off now). */
+      nc_conn_close(c);
+    } else if (c->write_bytes) {
+      nc_conn_finish(c);
+    }
     c = next;
   }
   check_stopped(s);
 }
 
-void nc_server_free(nc_server_t *s) { free(s); }
+void nc_server_free(nc_server_t *s) {
+  if (!s) return;
+  nc_hub_free(s->hub);
+  free(s);
+}
 
 unsigned nc_server_connection_count(const nc_server_t *s) { return s->count; }

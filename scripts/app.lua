@@ -1,4 +1,5 @@
--- The entry point core/script.h loads: app.handle(req) -> res.
+-- The entry point core/script.h loads: app.handle(req) -> res, and the
+-- events of held connections: ws_open, ws_message, gone, written.
 --
 -- This is the only module that touches `core` (package.loaded.core, put
 -- there by the C side, or by a spec's fake): it packs what handlers need
@@ -30,6 +31,10 @@ local function build_ctx()
     -- nil under a spec's fake core that has no timers: areas then do
     -- without (nc/expiry.lua relies on its access checks alone).
     timer = core.timer,
+    -- The connections held open under a key (parked long polls,
+    -- WebSockets). nil under a spec's fake core without one: nothing is
+    -- then pushed, and parked polls end at their timeout.
+    hub = core.hub,
     config = core.config,
     public_url = public_url,
   }
@@ -69,6 +74,25 @@ function M.handle(req)
       { Allow = allow })
   end
   return response.error(errors.new("SVC3000", req.path))
+end
+
+-- Events of held connections (core/script.h). Only the Notification
+-- Channel area holds connections (the channel id is the key), so they go
+-- straight to it.
+function M.ws_open(key, id)
+  nc.ws_open(ctx, key, id)
+end
+
+function M.ws_message(key, id, text)
+  nc.ws_message(ctx, key, id, text)
+end
+
+function M.gone(key, id, why, code)
+  nc.gone(ctx, key, id, why, code)
+end
+
+function M.written(token, ok)
+  nc.written(ctx, token, ok)
 end
 
 return M

@@ -112,6 +112,84 @@ describe("app", function()
       json.decode(res.body).movieList.resourceURL)
   end)
 
+  describe("held connections (core/script.h events)", function()
+    local NC = "/notificationchannel/v1/tel%3A%2B1/channels"
+    local PROTOCOL = "notificationchannel-netapi-rest.openmobilealliance.org"
+
+    before_each(function()
+      core.db.close()
+      app, core = load_app({ seed = false, hub = true })
+    end)
+
+    local function create(channel_type)
+      local res = app.handle(request("POST", NC,
+        '{"notificationChannel":{"channelType":"' .. channel_type .. '"}}'))
+      assert.equal(201, res.status, res.body)
+      return json.decode(res.body).notificationChannel
+    end
+
+    local function path(url)
+      return url:match("^%a+://nc%.example:8080(/.*)$")
+    end
+
+    local function notify(ch, body)
+      local res = app.handle(request("POST", path(ch.callbackURL), body))
+      assert.equal(204, res.status, res.body)
+    end
+
+    it("exports ws_open, ws_message, gone and written", function()
+      for _, name in ipairs({ "ws_open", "ws_message", "gone", "written" }) do
+        assert.is_function(app[name], name)
+      end
+    end)
+
+    it("pushes notifications on a WebSocket and settles them once written", function()
+      local ch = create("WebSockets")
+      local req = request("GET", path(ch.channelData.channelURL))
+      req.headers = { upgrade = "websocket", ["sec-websocket-protocol"] = PROTOCOL }
+      local res = app.handle(req)
+      assert.same({ key = "id1", protocol = PROTOCOL }, res.upgrade)
+      local id = core.hub.apply("id1", res)
+      app.ws_open("id1", id)
+      notify(ch, '{"movieNotification":{"eventType":"MovieCreated"}}')
+      assert.equal('{"notificationList":[{"movieNotification":{"eventType":"MovieCreated"}}]}',
+        core.hub.sent[1].text)
+      core.hub.drain("id1")
+      assert.equal(1, core.hub.deliver(app))
+      assert.equal(0, core.db.query("SELECT count(*) AS n FROM outbox")[1].n)
+      app.ws_message("id1", id, '{"connCheck":{}}')
+      assert.equal('{"connAck":{"channelLifetime":3600}}', core.hub.sent[2].text)
+      core.hub.drop("id1", "peer", 1001)
+      core.hub.deliver(app)
+      assert.equal(1, #core.logged("info", "closed, peer (1001)"))
+    end)
+
+    it("answers a parked long poll when a notification arrives", function()
+      local ch = create("LongPolling")
+      local res = app.handle(request("POST", path(ch.channelData.channelURL), "{}"))
+      assert.equal(30000, res.park.timeout_ms)
+      core.hub.apply("id1", res)
+      notify(ch, '{"movieNotification":{"eventType":"MovieDeleted"}}')
+      local answer = core.hub.answers[1]
+      assert.equal(200, answer.res.status)
+      assert.same({ notificationList = { { movieNotification = { eventType = "MovieDeleted" } } } },
+        json.decode(answer.res.body))
+      core.hub.answered(true)
+      core.hub.deliver(app)
+      assert.equal(0, core.db.query("SELECT count(*) AS n FROM outbox")[1].n)
+    end)
+
+    it("works without a core.hub, as before the core had one", function()
+      core.db.close()
+      app, core = load_app({ seed = false })
+      local ch = create("LongPolling")
+      assert.truthy(app.handle(request("POST", path(ch.channelData.channelURL), "{}")).park)
+      notify(ch, '{"movieNotification":{}}')
+      app.gone("id1", 1, "timeout", 0)
+      app.written(1, true)
+    end)
+  end)
+
   it("serves a whole create, read, change, delete cycle", function()
     local res = app.handle(request("POST", "/movies/v1/movies",
       '{"movie":{"title":"Nosferatu","premiereDate":"1922-03-04","director":"F. W. Murnau"}}'))

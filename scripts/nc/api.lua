@@ -1,6 +1,8 @@
 -- HTTP handlers of the Notification Channel management resources (OMA NC
--- 5.1, 6.1, 6.2, 6.4; API.md 2), the notification list route (6.3) and the
--- callbackURL enablers post to. Base {public_url}/notificationchannel/v1.
+-- 5.1, 6.1, 6.2, 6.4; API.md 2), the channelURLs (6.3 long poll, Appendix
+-- I WebSocket) and the callbackURL enablers post to. Base
+-- {public_url}/notificationchannel/v1. The events of held connections
+-- (core/script.h) go to the area's nc/delivery.lua.
 --
 -- Each handler takes the area's ctx (see M.context) and the request, and
 -- returns a response; bodies are read and written through
@@ -12,18 +14,21 @@ local request = require("http.request")
 local response = require("http.response")
 local callbacks = require("nc.callbacks")
 local channels = require("nc.channels")
+local delivery = require("nc.delivery")
 local expiry = require("nc.expiry")
 local policy = require("nc.policy")
 local urls = require("nc.urls")
+local websocket = require("nc.websocket")
 
 local M = {}
 
 local BASE = urls.BASE
 
 -- The area's ctx: the app's (db, now, log, random_id, public_url, config,
--- timer) plus policy (from config) and the expiry scheduler. Built once
--- per app ctx, so routes and start share it. Raises on a bad config,
--- which stops the server at start with the reason.
+-- timer, hub) plus policy (from config), the expiry scheduler and the
+-- delivery side (which sets on_notification and on_channel_removed).
+-- Built once per app ctx, so routes, start and events share it. Raises on
+-- a bad config, which stops the server at start with the reason.
 local contexts = setmetatable({}, { __mode = "k" })
 function M.context(app_ctx)
   local ctx = contexts[app_ctx]
@@ -33,6 +38,7 @@ function M.context(app_ctx)
   ctx = setmetatable({}, { __index = app_ctx })
   ctx.policy = policy.from_config(app_ctx.config)
   ctx.expiry = expiry.new(ctx, app_ctx.timer)
+  ctx.delivery = delivery.new(ctx)
   contexts[app_ctx] = ctx
   return ctx
 end
@@ -162,7 +168,7 @@ function M.delete(ctx, req, params)
   if not row then
     return res
   end
-  local ok, err, detail = channels.remove(ctx, row.channel_id)
+  local ok, err, detail = channels.remove(ctx, row.channel_id, channels.DELETED)
   if ok == nil then
     return failed(ctx, format, err, detail)
   end
@@ -208,10 +214,10 @@ function M.refresh_lifetime(ctx, req, params)
     channels.represent_lifetime(granted))
 end
 
--- POST .../notifications (6.3.5): the channelURL of a LongPolling
--- channel. Delivery is not served yet: the channel is checked (404 for an
--- unknown one, or one of another type, whose channelURL this is not),
--- then 501.
+-- POST .../notifications (6.3.5, C.2, D.12-D.15): the channelURL of a
+-- LongPolling channel. 404 for an unknown channel or one of another type
+-- (a WebSockets channel has no notification list), else nc/poll.lua
+-- answers, now or once parked.
 function M.poll(ctx, req, params)
   local format, row = negotiate_channel(ctx, req, params)
   if not format then
@@ -220,9 +226,34 @@ function M.poll(ctx, req, params)
   if row.channel_type ~= "LongPolling" then
     return not_found(req, format)
   end
-  local err = errors.new("SVC0001", "long polling is not implemented yet")
-  err.status = 501
-  return rep.error_response(err, format)
+  local res, err, detail = ctx.delivery:handle_poll(req, row, format)
+  if res == nil then
+    return failed(ctx, format, err, detail)
+  elseif not res then
+    return not_found(req, format)
+  end
+  return res
+end
+
+-- GET .../ws (Appendix I): the channelURL of a WebSockets channel. 404 for
+-- an unknown channel or one of another type; 426 or 400 for a request that
+-- is no upgrade or lacks the subprotocol (nc/websocket.lua); else the core
+-- is asked to upgrade. Errors come in the Accept format when there is
+-- one, as for DELETE: a WebSocket client rarely sends Accept.
+function M.websocket(ctx, req, params)
+  local format = error_format(req)
+  local row, res = load(ctx, req, params, format)
+  if not row then
+    return res
+  end
+  if row.channel_type ~= "WebSockets" then
+    return not_found(req, format)
+  end
+  local protocol, err, headers = websocket.handshake(req)
+  if not protocol then
+    return rep.error_response(err, format, headers)
+  end
+  return websocket.upgrade(row.channel_id, protocol)
 end
 
 -- POST /callbacks/{callbackId}: an enabler delivers one notification or a
@@ -258,7 +289,8 @@ end
 -- The route entries { method, pattern, handler(req, params) }. Every other
 -- method on these paths is a 405 whose Allow lists exactly these (the
 -- router builds it): 6.1.4/6.1.6 "GET, POST"; 6.2.4/6.2.5 "GET, DELETE";
--- 6.4.5/6.4.6 "GET, PUT"; 6.3.3/6.3.4/6.3.6 "POST"; the callbackURL
+-- 6.4.5/6.4.6 "GET, PUT"; 6.3.3/6.3.4/6.3.6 "POST"; the WebSocket
+-- channelURL "GET" (RFC 6455 4.1: the handshake is a GET); the callbackURL
 -- "POST" (API.md 2).
 --
 -- "/callbacks/{callbackId}" has as many segments as "/{userId}/channels";
@@ -281,6 +313,7 @@ function M.routes(app_ctx)
     { "GET", channel .. "/channelLifetime", bind(M.read_lifetime) },
     { "PUT", channel .. "/channelLifetime", bind(M.refresh_lifetime) },
     { "POST", channel .. "/notifications", bind(M.poll) },
+    { "GET", channel .. "/ws", bind(M.websocket) },
     { "POST", BASE .. "/callbacks/{callbackId}", bind(M.callback) },
   }
 end
@@ -289,6 +322,23 @@ end
 -- while the server was down and sets the expiry timer for the rest.
 function M.start(app_ctx)
   M.context(app_ctx).expiry:run()
+end
+
+-- The events of held connections (core/script.h), for app.lua.
+function M.ws_open(app_ctx, key, id)
+  M.context(app_ctx).delivery:ws_open(key, id)
+end
+
+function M.ws_message(app_ctx, key, id, text)
+  M.context(app_ctx).delivery:ws_message(key, id, text)
+end
+
+function M.gone(app_ctx, key, id, why, code)
+  M.context(app_ctx).delivery:gone(key, id, why, code)
+end
+
+function M.written(app_ctx, token, ok)
+  M.context(app_ctx).delivery:written(token, ok)
 end
 
 return M

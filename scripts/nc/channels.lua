@@ -7,9 +7,9 @@
 -- `ctx` carries what touches the outside (see app.lua): db, now,
 -- random_id, public_url, plus policy (nc/policy.lua), and optionally
 -- expiry (nc/expiry.lua, told of every new end of life) and
--- on_channel_removed(channel_id) (the delivery side, which closes a
--- channel's WebSocket and answers its pending poll). Nothing here reaches
--- for `core` itself.
+-- on_channel_removed(channel_id, reason) (the delivery side, which closes a
+-- channel's WebSocket and answers its pending poll; reason is "deleted" or
+-- "expired"). Nothing here reaches for `core` itself.
 local errors = require("codec.errors")
 local policy = require("nc.policy")
 local store = require("nc.store")
@@ -171,11 +171,16 @@ end
 -- Storage
 ---------------------------------------------------------------------------
 
+-- Why a channel went, as on_channel_removed is told: its DELETE (6.2.6),
+-- or the end of its lifetime (5.2.2.2 channelLifetime).
+M.DELETED = "deleted"
+M.EXPIRED = "expired"
+
 -- Calls ctx.on_channel_removed for each id, once the rows are gone.
-local function removed(ctx, ids)
+local function removed(ctx, ids, reason)
   if ctx.on_channel_removed then
     for _, id in ipairs(ids) do
-      ctx.on_channel_removed(id)
+      ctx.on_channel_removed(id, reason)
     end
   end
 end
@@ -184,6 +189,18 @@ local function note_expiry(ctx, expires_at)
   if ctx.expiry then
     ctx.expiry:note(expires_at)
   end
+end
+
+-- How log lines name channel `channel_id`: its first characters only. The
+-- id is the secret that lets one read a channel (API.md 2, "Identifiers"),
+-- and logs are read by more people than should hold it; 8 characters (48
+-- bits of 128) still tell channels apart in a log.
+function M.label(channel_id)
+  local id = tostring(channel_id)
+  if #id > 8 then
+    return id:sub(1, 8) .. "..."
+  end
+  return id
 end
 
 -- True while `row` is within its lifetime at time `now`.
@@ -251,7 +268,7 @@ function M.create(ctx, user_id, values)
   if row == nil then
     return nil, created, detail
   end
-  removed(ctx, gone)
+  removed(ctx, gone, M.EXPIRED)
   if created then
     note_expiry(ctx, row.expires_at)
   end
@@ -267,7 +284,7 @@ local function live_or_removed(ctx, row, err, detail)
   end
   if row and not M.live(row, ctx.now()) then
     local ok
-    ok, err, detail = M.remove(ctx, row.channel_id)
+    ok, err, detail = M.remove(ctx, row.channel_id, M.EXPIRED)
     if ok == nil then
       return nil, err, detail
     end
@@ -290,20 +307,27 @@ function M.find_by_callback(ctx, callback_id)
   return live_or_removed(ctx, store.by_callback(ctx.db, callback_id))
 end
 
+-- As find, by the channel id alone: for the delivery side, which knows an
+-- open WebSocket by its hub key (the channel id) and not by its user.
+function M.find_by_id(ctx, channel_id)
+  return live_or_removed(ctx, store.by_id(ctx.db, channel_id))
+end
+
 -- The live channels of `user_id`, oldest first.
 function M.list(ctx, user_id)
   return store.list(ctx.db, user_id, ctx.now())
 end
 
 -- Deletes channel `channel_id` with everything queued for it and tells
--- the delivery side. Returns true, or false when it was already gone.
-function M.remove(ctx, channel_id)
+-- the delivery side why (`reason`: M.DELETED, the default, or M.EXPIRED).
+-- Returns true, or false when it was already gone.
+function M.remove(ctx, channel_id, reason)
   local ok, err, detail = store.delete(ctx.db, channel_id)
   if ok == nil then
     return nil, err, detail
   end
   if ok then
-    removed(ctx, { channel_id })
+    removed(ctx, { channel_id }, reason or M.DELETED)
   end
   return ok
 end
@@ -329,7 +353,7 @@ function M.remove_expired(ctx)
   if not ids then
     return nil, err, detail
   end
-  removed(ctx, ids)
+  removed(ctx, ids, M.EXPIRED)
   return #ids
 end
 

@@ -30,6 +30,12 @@ M.DEFAULTS = {
   -- empty is cheaper than one cut.
   max_wait_time_default = 30,
   max_wait_time_max = 60,
+  -- Seconds between the connChecks the server sends on each WebSocket
+  -- (OMA NC I.3); 0 sends none. Off by default: I.3 makes client support
+  -- for receiving connCheck only RECOMMENDED, and a client without it
+  -- would be closed for not answering. The core's own stall timeout
+  -- already finds clients that stopped reading.
+  ws_conncheck_interval = 0,
 }
 
 local function integer(config, key)

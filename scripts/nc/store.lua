@@ -7,6 +7,7 @@
 -- the caller to log. Rows come back as the table has them (snake_case
 -- columns); nc/channels.lua turns them into representations.
 local errors = require("codec.errors")
+local tx = require("nc.tx")
 
 local M = {}
 
@@ -44,6 +45,14 @@ end
 function M.get(db, user_id, channel_id)
   return first(db.query("SELECT " .. COLUMNS .. " FROM channels"
     .. " WHERE channel_id = ? AND user_id = ?", channel_id, user_id))
+end
+
+-- The row of channel `channel_id`, whoever owns it, live or not; false when
+-- there is none. For the delivery side, which knows a channel by the hub
+-- key alone (the channel id) once a WebSocket is open.
+function M.by_id(db, channel_id)
+  return first(db.query("SELECT " .. COLUMNS .. " FROM channels"
+    .. " WHERE channel_id = ?", channel_id))
 end
 
 -- The row whose callbackURL ends in `callback_id`; false when none.
@@ -127,6 +136,36 @@ function M.enqueue(db, channel_id, root, format, body, now)
     return failed(seq)
   end
   return seq
+end
+
+-- The queued notifications of `channel_id` after seq `after` (0: from the
+-- oldest) in seq order, at most `limit` (nil: all).
+function M.queued_after(db, channel_id, after, limit)
+  local rows, err = db.query("SELECT seq, root, format, body, created_at"
+    .. " FROM outbox WHERE channel_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+    channel_id, after, limit or -1)
+  if not rows then
+    return failed(err)
+  end
+  return rows
+end
+
+-- Deletes the notifications `seqs` of `channel_id` (delivered ones), in one
+-- transaction. Returns the number deleted: fewer than #seqs when some were
+-- already gone (delivered twice, or their channel removed).
+function M.dequeue(db, channel_id, seqs)
+  return tx.run(db, function()
+    local n = 0
+    for _, seq in ipairs(seqs) do
+      local changes, err = db.exec("DELETE FROM outbox WHERE channel_id = ? AND seq = ?",
+        channel_id, seq)
+      if not changes then
+        tx.abort(errors.new("SVC2001"), err)
+      end
+      n = n + changes
+    end
+    return n
+  end)
 end
 
 -- The queued notifications of `channel_id` in seq order, at most `limit`

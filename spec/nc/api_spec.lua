@@ -1,4 +1,5 @@
 local fake_core = require("support.fake_core")
+local fake_hub = require("support.fake_hub")
 local fixture = require("nc.fixture")
 local json = require("codec.json")
 local router = require("router")
@@ -12,7 +13,7 @@ local TEL = "tel%3A%2B19585550100"
 local ACR = "acr%3Apseudonym123"
 
 describe("nc.api", function()
-  local core, timer, app_ctx, routes, removed
+  local core, timer, hub, app_ctx, routes, removed
 
   before_each(function()
     core = fake_core.new({ seed = false, now = T0 })
@@ -21,14 +22,20 @@ describe("nc.api", function()
     app_ctx = fake_core.ctx(core)
     app_ctx.config = { channel_lifetime_min = 1 }
     app_ctx.timer = timer
+    hub = fake_hub.new()
+    app_ctx.hub = hub
     routes = router.new()
     for _, r in ipairs(api.routes(app_ctx)) do
       routes:add(r[1], r[2], r[3])
     end
     api.start(app_ctx)
     removed = {}
-    api.context(app_ctx).on_channel_removed = function(id)
+    -- Record removals, still telling the delivery side.
+    local ctx = api.context(app_ctx)
+    local deliver = ctx.on_channel_removed
+    ctx.on_channel_removed = function(id, reason)
       removed[#removed + 1] = id
+      deliver(id, reason)
     end
   end)
   after_each(function()
@@ -88,6 +95,7 @@ describe("nc.api", function()
         { BASE .. "/u/channels/c", { "GET", "DELETE" } },             -- 6.2.4, 6.2.5
         { BASE .. "/u/channels/c/channelLifetime", { "GET", "PUT" } }, -- 6.4.5, 6.4.6
         { BASE .. "/u/channels/c/notifications", { "POST" } },        -- 6.3.3, 6.3.4, 6.3.6
+        { BASE .. "/u/channels/c/ws", { "GET" } },                     -- RFC 6455 4.1
         { BASE .. "/callbacks/cb", { "POST" } },
       }
       for _, case in ipairs(cases) do
@@ -315,12 +323,108 @@ describe("nc.api", function()
       assert.same({ "id1" }, removed)
     end)
 
-    it("answers 501 on the long poll URL for now, 404 for other types", function()
-      fault(send("POST", path_of(ch.channelData.channelURL), "",
-        { ["Content-Type"] = "application/json" }), 501, "SVC0001")
+    it("polls on the LongPolling channelURL, 404 for other types (6.3.5)", function()
+      local url = path_of(ch.channelData.channelURL)
+      local res = send("POST", url, "", { ["Content-Type"] = "application/json" })
+      assert.equal(200, res.status, res.body)
+      assert.same({ key = "id1", timeout_ms = 30000 }, res.park)
+      assert.equal('{"notificationList":[]}', res.body)
       local ws = created(TEL, { channelType = "WebSockets" })
       fault(send("POST", path_of(ws.resourceURL) .. "/notifications", ""), 404, "SVC3000")
       fault(send("POST", BASE .. "/" .. TEL .. "/channels/nope/notifications", ""), 404, "SVC3000")
+      fault(send("POST", BASE .. "/" .. ACR .. "/channels/id1/notifications", ""), 404, "SVC3000")
+    end)
+
+    it("answers a poll with what the callbackURL received", function()
+      assert.equal(204, send("POST", path_of(ch.callbackURL),
+        '{"movieNotification": {"eventType": "MovieCreated"}}',
+        { ["Content-Type"] = "application/json" }).status)
+      local res = send("POST", path_of(ch.channelData.channelURL), "longPollingRequestParmeters=",
+        { ["Content-Type"] = "application/x-www-form-urlencoded", Accept = "application/xml" })
+      assert.equal(200, res.status, res.body)
+      assert.equal("application/xml", res.headers["Content-Type"])
+      assert.truthy(res.body:find("<movieNotification><eventType>MovieCreated</eventType>",
+        1, true), res.body)
+      assert.equal("integer", math.type(res.token))
+    end)
+
+    it("checks a poll's Accept and body like every other request", function()
+      local url = path_of(ch.channelData.channelURL)
+      fault(send("POST", url, "", { Accept = "text/html" }), 406, "SVC3003")
+      fault(send("POST", url, "x", { ["Content-Type"] = "text/plain" }), 415, "SVC3002")
+      local e = fault(send("POST", url, { longPollingRequestParameters = { wait = 1 } }),
+        400, "SVC0002")
+      assert.same({ "wait" }, e.variables)
+      fault(send("POST", url, "{", { ["Content-Type"] = "application/json" }), 400, "SVC0001")
+    end)
+
+    it("ends a parked poll with 404 when the channel is deleted", function()
+      local url = path_of(ch.channelData.channelURL)
+      local res = send("POST", url, "")
+      hub.apply("id1", res)
+      assert.equal(204, send("DELETE", path).status)
+      assert.equal(1, #hub.answers)
+      local e = fault(hub.answers[1].res, 404, "SVC3000")
+      assert.same({ url }, e.variables)
+    end)
+
+    it("restarts the lifetime with each poll", function()
+      core.advance(60)
+      send("POST", path_of(ch.channelData.channelURL), "")
+      assert.equal(100, decode(send("GET", path .. "/channelLifetime"))
+        .notificationChannelLifetime.channelLifetime)
+    end)
+  end)
+
+  describe("the WebSocket channelURL (Appendix I)", function()
+    local PROTOCOL = "notificationchannel-netapi-rest.openmobilealliance.org"
+    local ws, url
+    before_each(function()
+      ws = created(TEL, { channelType = "WebSockets" })
+      url = ws.channelData.channelURL:match("^ws://nc%.example:8080(/.*)$")
+    end)
+
+    local function upgrade(path, headers)
+      local h = { Upgrade = "websocket", Connection = "Upgrade",
+        ["Sec-WebSocket-Key"] = "dGhlIHNhbXBsZSBub25jZQ==", ["Sec-WebSocket-Version"] = "13",
+        ["Sec-WebSocket-Protocol"] = PROTOCOL }
+      for k, v in pairs(headers or {}) do
+        h[k] = v or nil
+      end
+      return send("GET", path or url, nil, h)
+    end
+
+    it("asks the core to upgrade, echoing the subprotocol", function()
+      local res = upgrade(nil, { ["Sec-WebSocket-Protocol"] = "chat, " .. PROTOCOL })
+      assert.same({ key = "id1", protocol = PROTOCOL }, res.upgrade)
+    end)
+
+    it("answers 404 for an unknown channel, another user's, or a LongPolling one", function()
+      local lp = created(TEL)
+      fault(upgrade(path_of(lp.resourceURL) .. "/ws"), 404, "SVC3000")
+      fault(upgrade(BASE .. "/" .. ACR .. "/channels/id1/ws"), 404, "SVC3000")
+      fault(upgrade(BASE .. "/" .. TEL .. "/channels/nope/ws"), 404, "SVC3000")
+      assert.equal(204, send("DELETE", path_of(ws.resourceURL)).status)
+      fault(upgrade(), 404, "SVC3000")
+    end)
+
+    it("answers 426 to a plain GET, 400 without the subprotocol, upgrading nothing", function()
+      local res = send("GET", url)
+      local e = fault(res, 426, "SVC0002")
+      assert.same({ "Upgrade" }, e.variables)
+      assert.equal("websocket", res.headers.Upgrade)
+      assert.is_nil(res.upgrade)
+      res = upgrade(nil, { ["Sec-WebSocket-Protocol"] = false })
+      e = fault(res, 400, "SVC0002")
+      assert.same({ "Sec-WebSocket-Protocol" }, e.variables)
+      assert.is_nil(res.upgrade)
+      res = upgrade(nil, { Accept = "application/xml", ["Sec-WebSocket-Protocol"] = "chat" })
+      assert.equal(400, res.status)
+      assert.equal("application/xml", res.headers["Content-Type"])
+    end)
+
+    it("upgrades whatever Accept says: only its errors are negotiated", function()
+      assert.truthy(upgrade(nil, { Accept = "text/html" }).upgrade)
     end)
   end)
 

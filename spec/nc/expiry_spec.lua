@@ -7,13 +7,15 @@ local T0 = fixture.T0
 local USER = "tel:+19585550100"
 
 describe("nc.expiry", function()
-  local f, ctx, removed
+  local f, ctx, removed, reasons
   before_each(function()
     f = fixture.new({ config = { channel_lifetime_min = 1 } })
     ctx = f.ctx
     removed = {}
-    ctx.on_channel_removed = function(id)
+    reasons = {}
+    ctx.on_channel_removed = function(id, reason)
       removed[#removed + 1] = id
+      reasons[#reasons + 1] = reason
     end
   end)
   after_each(function()
@@ -50,6 +52,7 @@ describe("nc.expiry", function()
     assert.equal(0, f.count("outbox"))
     f.advance(10)
     assert.same({ a.channel_id, b.channel_id }, removed)
+    assert.same({ "expired", "expired" }, reasons)
     assert.same({}, f.timer.pending())
     -- Two channels, two firings: no polling in between.
     assert.equal(2, f.timer.fired)

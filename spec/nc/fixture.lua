@@ -1,14 +1,17 @@
 -- Shared set-up for the nc/ specs: a fake core (spec/support/fake_core)
 -- with foreign keys on, as the real core has them (core/db.c), a fake
--- core.timer driven by the fake clock, and the area's ctx.
+-- core.timer driven by the fake clock, a fake core.hub
+-- (spec/support/fake_hub) and the area's ctx.
 --
 --   local fixture = require("nc.fixture")
 --   local f = fixture.new({ config = { channel_lifetime_min = 1 } })
---   f.ctx      -- db, now, log, random_id, public_url, policy, expiry
+--   f.ctx      -- db, now, log, random_id, public_url, policy, expiry, hub
 --   f.core     -- the fake core (set_time, advance, logs)
---   f.timer    -- after, cancel, pending(), and f.advance(seconds)
+--   f.timer    -- after, every, cancel, pending(), and f.advance(seconds)
+--   f.hub      -- the fake hub (opts.hub = false leaves ctx.hub nil)
 --   f.close()
 local fake_core = require("support.fake_core")
+local fake_hub = require("support.fake_hub")
 local policy = require("nc.policy")
 local expiry = require("nc.expiry")
 
@@ -24,6 +27,12 @@ function M.timer(core)
     assert(math.type(ms) == "integer" and ms >= 0, "bad ms " .. tostring(ms))
     t.next_id = t.next_id + 1
     t.timers[t.next_id] = { due = core.now() + ms / 1000, fn = fn, ms = ms }
+    return t.next_id
+  end
+  function t.every(ms, fn)
+    assert(math.type(ms) == "integer" and ms >= 1, "bad ms " .. tostring(ms))
+    t.next_id = t.next_id + 1
+    t.timers[t.next_id] = { due = core.now() + ms / 1000, fn = fn, ms = ms, every = true }
     return t.next_id
   end
   function t.cancel(id)
@@ -53,7 +62,12 @@ function M.timer(core)
       end
       core.set_time(math.max(core.now(), soonest.due))
       local timer = t.timers[soonest.id]
-      t.timers[soonest.id] = nil
+      if timer.every then
+        -- Rescheduled before it runs, so that it may cancel itself.
+        timer.due = timer.due + timer.ms / 1000
+      else
+        t.timers[soonest.id] = nil
+      end
       t.fired = t.fired + 1
       timer.fn()
     end
@@ -75,7 +89,11 @@ function M.new(opts)
     ctx.timer = timer
     ctx.expiry = expiry.new(ctx, timer)
   end
-  local f = { core = core, ctx = ctx, timer = timer }
+  local hub = fake_hub.new()
+  if opts.hub ~= false then
+    ctx.hub = hub
+  end
+  local f = { core = core, ctx = ctx, timer = timer, hub = hub }
   f.advance = timer.advance
   function f.close()
     core.db.close()

@@ -10,6 +10,7 @@ describe("nc.policy", function()
     assert.equal(100, p.max_notifications_max)
     assert.equal(30, p.max_wait_time_default)
     assert.equal(60, p.max_wait_time_max)
+    assert.equal(0, p.ws_conncheck_interval)
     assert.same(p, policy.from_config(nil))
   end)
 
@@ -24,6 +25,15 @@ describe("nc.policy", function()
     assert.equal(3, p.max_notifications_max)
     assert.equal(0, p.max_wait_time_max)
     assert.is_nil(p.listen)
+  end)
+
+  it("reads ws_conncheck_interval, refusing what is no duration", function()
+    assert.equal(45, policy.from_config({ ws_conncheck_interval = 45 }).ws_conncheck_interval)
+    for _, bad in ipairs({ -1, 1.5, "often" }) do
+      local ok, err = pcall(policy.from_config, { ws_conncheck_interval = bad })
+      assert.is_false(ok)
+      assert.truthy(err:find("ws_conncheck_interval", 1, true), err)
+    end
   end)
 
   it("accepts integral floats, as a config file may write 60.0", function()

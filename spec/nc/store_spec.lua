@@ -122,6 +122,38 @@ describe("nc.store", function()
     assert.is_nil(store.enqueue(db, "ch1", "x", "yaml", "", fixture.T0))
   end)
 
+  it("finds a channel by id alone, whoever owns it", function()
+    store.insert(db, row())
+    assert.same(row(), store.by_id(db, "ch1"))
+    assert.is_false(store.by_id(db, "nope"))
+  end)
+
+  it("reads the queue after a seq, up to a limit", function()
+    store.insert(db, row())
+    local seqs = {}
+    for i = 1, 4 do
+      seqs[i] = store.enqueue(db, "ch1", "n" .. i, "json", "{}", fixture.T0)
+    end
+    local q = store.queued_after(db, "ch1", seqs[1], 2)
+    assert.same({ "n2", "n3" }, { q[1].root, q[2].root })
+    assert.equal(3, #store.queued_after(db, "ch1", seqs[1]))
+    assert.equal(4, #store.queued_after(db, "ch1", 0))
+    assert.same({}, store.queued_after(db, "ch1", seqs[4], 10))
+  end)
+
+  it("dequeues delivered notifications of one channel, counting what went", function()
+    store.insert(db, row())
+    store.insert(db, row({ channel_id = "ch2", callback_id = "cb2", client_correlator = "x" }))
+    local a = store.enqueue(db, "ch1", "a", "json", "{}", fixture.T0)
+    local b = store.enqueue(db, "ch1", "b", "json", "{}", fixture.T0)
+    local c = store.enqueue(db, "ch2", "c", "json", "{}", fixture.T0)
+    assert.equal(1, store.dequeue(db, "ch1", { a, c }))
+    assert.equal(0, store.dequeue(db, "ch1", { a }))
+    assert.equal(0, store.dequeue(db, "ch1", {}))
+    assert.same({ b }, { store.queued(db, "ch1")[1].seq })
+    assert.equal(1, #store.queued(db, "ch2"))
+  end)
+
   it("never reuses a seq, even after the newest row is gone", function()
     store.insert(db, row())
     local s1 = store.enqueue(db, "ch1", "a", "json", "{}", fixture.T0)
@@ -160,6 +192,9 @@ describe("nc.store", function()
       function() return store.next_expiry(db) end,
       function() return store.enqueue(db, "c", "r", "json", "{}", 0) end,
       function() return store.queued(db, "c") end,
+      function() return store.by_id(db, "c") end,
+      function() return store.queued_after(db, "c", 0, 1) end,
+      function() return store.dequeue(db, "c", { 1 }) end,
     }) do
       local ok, err, detail = call()
       assert.is_nil(ok)

@@ -12,7 +12,9 @@
 --   core.set_time(1764331200.123); core.advance(0.001)
 --   core.db.fail_with("disk I/O error")   -- every call fails until cleared
 --   core.logs  -- { { level, message }, ... }
+--   fake_core.install({ hub = true }).hub  -- a spec/support/fake_hub
 local luasql = require("luasql.sqlite3")
+local fake_hub = require("support.fake_hub")
 
 local M = {}
 
@@ -243,9 +245,15 @@ end
 --   opts.public_url: core.config.public_url (default http://nc.example:8080).
 --   opts.now: starting clock in seconds (default 1764331200.0,
 --             2025-11-28T12:00:00.000Z).
+--   opts.hub = true: a core.hub (spec/support/fake_hub); none by default,
+--             as before the core had one.
+--   opts.config: extra core.config keys.
 function M.new(opts)
   opts = opts or {}
   local core = { logs = {} }
+  if opts.hub then
+    core.hub = fake_hub.new()
+  end
   local clock = opts.now or 1764331200.0
   local ids = 0
 
@@ -281,6 +289,9 @@ function M.new(opts)
     db = ":memory:",
     scripts = "scripts",
   }
+  for k, v in pairs(opts.config or {}) do
+    config[k] = v
+  end
   core.config = setmetatable({}, {
     __index = config,
     __newindex = function()

@@ -12,6 +12,8 @@ Server: start/stop (stop asserts the exit code, 0 by default), base_url,
 request() over http.client, raw() for a RawConn, log()/wait_for_log().
 RawConn: send bytes, read_response() (Content-Length, chunked, or to EOF;
 skips 1xx unless asked), wait_closed(). ServerTestCase: one server per class.
+Also: Server.wait_for_log_re() (a regular expression from a log offset),
+Server.rss_kib() (VmRSS), raise_nofile_limit() for tests with many sockets.
 """
 
 import errno
@@ -19,6 +21,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -438,6 +441,26 @@ class Server:
                                      % (text, log[-3000:]))
             time.sleep(0.01)
 
+    def wait_for_log_re(self, pattern, timeout=5.0, start=0):
+        """Like wait_for_log for a regular expression, searched from
+        character `start` of the log; returns the match."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            m = regex.search(self.log(), start)
+            if m:
+                return m
+            if time.monotonic() > deadline:
+                raise AssertionError("/%s/ not in the server log:\n%s"
+                                     % (pattern, self.log()[-3000:]))
+            time.sleep(0.01)
+
+    # ---- process -----------------------------------------------------------
+
+    def rss_kib(self):
+        """The server's resident set size (VmRSS) in KiB."""
+        return proc_status_kib(self.proc.pid, "VmRSS")
+
     # ---- requests --------------------------------------------------------
 
     @property
@@ -521,6 +544,29 @@ class ServerTestCase(unittest.TestCase):
             self.assertTrue(any(field in str(v) for v in variables),
                             "field %r not named in variables: %r" % (field, doc))
         return exc
+
+
+def proc_status_kib(pid, field):
+    """A `field:  N kB` line of /proc/<pid>/status, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s in /proc/%d/status" % (field, pid))
+
+
+def raise_nofile_limit(want=None):
+    """Raises this process's soft RLIMIT_NOFILE towards the hard limit (or
+    `want`, if lower); servers started afterwards inherit it. Returns the
+    new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if want is not None:
+        target = min(target, want)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
 
 
 def quote(text):

@@ -1,13 +1,22 @@
 """Every example request of the OMA NC spec's section 6, Appendix C and
-Appendix D that belongs to channel management, sent to the real server as
-printed (fixtures cut from the spec text in spec/fixtures/nc/), with the
-status and the elements of the response checked against the spec's own
-response example. Long-poll examples (6.3, C.2, D.12-D.15) belong to the
-delivery issue and are not here.
+Appendix D, sent to the real server as printed (fixtures cut from the spec
+text in spec/fixtures/nc/), with the status and the elements of the
+response checked against the spec's own response example.
+
+Channel management: 6.1-6.2, 6.4, C.1, D.1-D.11, D.16-D.17. Long polling
+(6.3.5.1-6.3.5.4, C.2.1-C.2.2, D.12-D.15): the enabler POSTs to the
+channel's callbackURL the very notifications the example's response shows
+(the response example: XML as printed, JSON repaired as
+spec/fixtures/nc_fixtures.lua repairs it), then the example's poll request,
+as printed, is sent to the channelURL and must return them.
 
 Where our answer differs from the example's status on purpose, the case
 says why (API.md 2: OMAPush and NativeChannel are refused with POL1023;
 6.1.5.7/D.8 show a server that does not serve LongPolling, ours does).
+Where our body differs in shape on purpose, the case says so too: a single
+notification comes in a notificationList (6.3.5.4, C.2.2, D.15 show one
+sent bare; 6.3 allows either, API.md 2 always wraps), and an empty list is
+JSON [] (D.14 prints null; API.md 2: repeated elements are arrays).
 
 Run verbosely, the test prints one line per example; that table goes into
 the closing note of the issue."""
@@ -51,6 +60,27 @@ def xml_paths(text):
             walk(child, path)
     walk(root, root.tag.split("}")[-1])
     return paths
+
+
+def repaired_json(name):
+    """A JSON example as data, repaired as spec/fixtures/nc_fixtures.lua
+    repairs it: typographic quotes, trailing commas, and line breaks inside
+    strings (URLs wrapped by the PDF) go."""
+    text = fixture(name)
+    text = re.sub(r",(\s*[}\]])", r"\1", text)
+    out, in_string, i = [], False, 0
+    while i < len(text):
+        c = text[i]
+        if in_string and c == "\\":
+            out.append(text[i:i + 2])
+            i += 2
+            continue
+        if c == '"':
+            in_string = not in_string
+        if not (in_string and c == "\n"):
+            out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def json_paths(value, prefix=""):
@@ -99,6 +129,26 @@ CREATES = [
     ("D.8", "D.8-request.json", USER, 201, "D.2-response.json",
      "example server lacks LongPolling; ours serves it"),
     ("D.9", "D.9-request.json", USER, 403, None, "NativeChannel: POL1023 (API.md 2)"),
+]
+
+# Long polls: (example, request fixture, notifications the enabler sends
+# (the response example itself) or None, response fixture, why ours differs)
+POLLS = [
+    ("6.3.5.1", "6.3.5.1-request.xml", "6.3.5.1-response.xml", "6.3.5.1-response.xml", ""),
+    ("6.3.5.2", "6.3.5.2-request.xml", "6.3.5.2-response.xml", "6.3.5.2-response.xml", ""),
+    ("6.3.5.3", "6.3.5.3-request.xml", None, "6.3.5.3-response.xml", ""),
+    ("6.3.5.4", "6.3.5.4-request.xml", "6.3.5.4-response.xml", "6.3.5.4-response.xml",
+     "one notification, in a notificationList (API.md 2)"),
+    ("C.2.1", "C.2.1-request.form", "C.2.1-response.xml", "C.2.1-response.xml", ""),
+    ("C.2.2", "C.2.2-request.form", "C.2.2-response.xml", "C.2.2-response.xml",
+     "one notification, in a notificationList (API.md 2)"),
+    ("D.12", "D.12-request.json", "D.12-response.json", "D.12-response.json",
+     "the list as an array (API.md 2)"),
+    ("D.13", "D.13-request.json", "D.13-response.json", "D.13-response.json", ""),
+    ("D.14", "D.14-request.json", None, "D.14-response.json",
+     '"notificationList": [] for null (API.md 2)'),
+    ("D.15", "D.15-request.json", "D.15-response.json", "D.15-response.json",
+     "one notification, in a notificationList (API.md 2)"),
 ]
 
 RESULTS = []
@@ -206,6 +256,86 @@ class SpecExamplesTest(ServerTestCase):
             self.assertStatus(r, 200)
             self.assertHasDocumentedElements(r, response)
             record(example, r.status)
+
+    # ---- long polling (6.3.5, C.2, D.12-D.15) ------------------------------
+
+    def poll_channel(self):
+        """A LongPolling channel of USER that takes the longest example (three
+        notifications) in one list and waits 1 s when nothing is pending."""
+        r = self.server.request(
+            "POST", "%s/%s/channels" % (BASE, USER),
+            {"notificationChannel": {"channelType": "LongPolling",
+                                     "channelData": {"maxNotifications": 10,
+                                                     "maxWaitTime": 1}}})
+        self.assertStatus(r, 201)
+        ch = r.json()["notificationChannel"]
+        base = self.server.base_url
+        return (ch["callbackURL"][len(base):], ch["channelData"]["channelURL"][len(base):])
+
+    def expected_notifications(self, response):
+        """The notifications an example's response shows, in order, as the
+        local names of their roots; and, for JSON, their bodies."""
+        if response.endswith(".json"):
+            doc = json.loads(repaired_json(response))
+            if "notificationList" in doc:
+                # null for none (D.14), an object for one (D.12), or an array.
+                lst = doc["notificationList"]
+                items = [] if lst is None else [lst] if isinstance(lst, dict) else lst
+            else:
+                items = [doc]  # D.15: one notification, bare
+            return [next(iter(i)) for i in items], items
+        root = ET.fromstring(fixture(response).encode("utf-8"))
+        if root.tag.split("}")[-1] == "notificationList":
+            return [c.tag.split("}")[-1] for c in root], None
+        return [root.tag.split("}")[-1]], None
+
+    def test_long_polls(self):
+        for example, request, sent, response, why in POLLS:
+            with self.subTest(example=example):
+                kind = request.rsplit(".", 1)[1]
+                accept = "application/json" if kind == "json" else "application/xml"
+                callback, channel_url = self.poll_channel()
+                if sent is not None:
+                    # The enabler sends what the example delivers.
+                    body = repaired_json(sent) if sent.endswith(".json") else fixture(sent)
+                    ctype = CONTENT_TYPES[sent.rsplit(".", 1)[1]]
+                    r = self.server.request("POST", callback, body.encode("utf-8"),
+                                            headers={"Content-Type": ctype})
+                    self.assertStatus(r, 204, "%s: callback" % example)
+                r = self.server.request("POST", channel_url, fixture(request).encode("utf-8"),
+                                        headers={"Content-Type": CONTENT_TYPES[kind],
+                                                 "Accept": accept}, timeout=15)
+                self.assertStatus(r, 200, example)
+                self.assertEqual(r.header("Content-Type"), accept, example)
+                roots, bodies = self.expected_notifications(response)
+                if kind == "json":
+                    doc = r.json()
+                    self.assertEqual(list(doc), ["notificationList"], doc)
+                    self.assertIsInstance(doc["notificationList"], list, doc)
+                    if bodies is not None:
+                        # JSON in, JSON out: the notifications unchanged.
+                        self.assertEqual(doc["notificationList"], bodies, example)
+                    ours = json_paths(doc)
+                    theirs = json_paths(json.loads(repaired_json(response)))
+                else:
+                    root = ET.fromstring(r.body)
+                    self.assertEqual(root.tag, "{urn:oma:xml:rest:netapi:notificationchannel:1}"
+                                     "notificationList", r.body[:300])
+                    self.assertEqual([c.tag.split("}")[-1] for c in root], roots, example)
+                    ours = xml_paths(r.body.decode("utf-8"))
+                    theirs = documented_paths(response)
+                if roots and not any(p == "notificationList" or p.startswith("notificationList/")
+                                     for p in theirs):
+                    # The example sends its one notification bare; ours wraps it.
+                    theirs = {"notificationList/" + p for p in theirs} | {"notificationList"}
+                if response.endswith(".xml"):  # xml_paths leaves out the root itself
+                    theirs.discard("notificationList")
+                self.assertEqual(theirs - ours, set(), "elements of %s missing from %r"
+                                 % (response, r.body[:600]))
+                if not roots:
+                    self.assertEqual(ours, {"notificationList"} if kind == "json" else set(),
+                                     r.body)
+                record(example, r.status, why)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,97 @@ routes["/timer/state"] = function()
                      cancel_after_fire = { again[1] == nil and "nil" or again[1], again[2] } })
 end
 
+-- core.hub and the events of held connections. Every event is recorded
+-- for /hub/events; a WebSocket message "echo:x" is answered with "x".
+local events = {}
+
+local function record(...)
+  events[#events + 1] = { ... }
+end
+
+local function params(req)
+  local out = {}
+  for k, v in req.query:gmatch("([^&=]+)=([^&]*)") do
+    out[k] = v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  end
+  return out
+end
+
+local function result(ok, err)
+  return { ok = ok == true, err = err or cjson.null }
+end
+
+routes["/hub/park"] = function(req)
+  local p = params(req)
+  return { status = 200, body = "timeout " .. p.key,
+           park = { key = p.key, timeout_ms = tonumber(p.ms) },
+           token = tonumber(p.token) }
+end
+
+routes["/hub/answer"] = function(req)
+  local p = params(req)
+  return json(200, result(core.hub.answer(p.key,
+    { status = 200, headers = { ["X-Answer"] = "yes" }, body = "answer " .. p.key },
+    tonumber(p.token))))
+end
+
+routes["/hub/ws"] = function(req)
+  local p = params(req)
+  return { upgrade = { key = p.key, protocol = p.protocol } }
+end
+
+routes["/hub/send"] = function(req)
+  local p = params(req)
+  local sent, full, none = 0, 0, 0
+  local text = p.text or string.rep("x", tonumber(p.size) or 10)
+  for i = 1, tonumber(p.n) or 1 do
+    local ok, err = core.hub.send(p.key, text, p.token and (tonumber(p.token) + i - 1) or nil)
+    if ok then
+      sent = sent + 1
+    elseif err == "full" then
+      full = full + 1
+    else
+      none = none + 1
+    end
+  end
+  return json(200, { sent = sent, full = full, none = none })
+end
+
+routes["/hub/close"] = function(req)
+  local p = params(req)
+  return json(200, result(core.hub.close(p.key, tonumber(p.code), p.reason)))
+end
+
+routes["/hub/held"] = function(req)
+  return json(200, { held = core.hub.held(params(req).key) or "none" })
+end
+
+routes["/hub/events"] = function()
+  local out = events
+  events = {}
+  return json(200, out)
+end
+
+function M.ws_open(key, id)
+  record("open", key, id)
+end
+
+function M.ws_message(key, id, text)
+  record("message", key, id, text)
+  local echo = text:match("^echo:(.*)$")
+  if echo then
+    core.hub.send(key, echo)
+  end
+end
+
+function M.gone(key, id, why, code)
+  record("gone", key, id, why, code)
+end
+
+function M.written(token, ok)
+  record("written", token, ok)
+end
+
 -- Left running on purpose: stopping the server must still end the loop.
 core.timer.every(60000, function() end)
 
