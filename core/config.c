@@ -124,6 +124,7 @@ static const numeric_key_t numeric_keys[] = {
     {"ws_max_message_bytes", offsetof(nc_config_t, ws_max_message_bytes), 1},
     {"ws_send_window_bytes", offsetof(nc_config_t, ws_send_window_bytes), 1},
     {"ws_stall_timeout_ms", offsetof(nc_config_t, ws_stall_timeout_ms), 0},
+    {"max_static_file_bytes", offsetof(nc_config_t, max_static_file_bytes), 1},
 };
 
 static int add_extra(nc_config_t *cfg, const char *key, const char *value) {
@@ -182,6 +183,7 @@ static int apply_file_key(nc_config_t *cfg, lua_State *L, const char *key,
   char **slot = strcmp(key, "db") == 0        ? &cfg->db_path
                 : strcmp(key, "scripts") == 0 ? &cfg->scripts_dir
                 : strcmp(key, "sql") == 0     ? &cfg->sql_dir
+                : strcmp(key, "web") == 0     ? &cfg->web_dir
                                               : NULL;
   int rc = slot ? replace_string(slot, value) : add_extra(cfg, key, value);
   if (rc != 0) *err = format_error("out of memory reading %s", file);
@@ -245,7 +247,10 @@ static int set_defaults(nc_config_t *cfg) {
   cfg->db_path = strdup("./data/ncserver.db");
   cfg->scripts_dir = strdup(NC_SOURCE_DIR "/scripts");
   cfg->sql_dir = strdup(NC_SOURCE_DIR "/sql");
-  return cfg->host && cfg->db_path && cfg->scripts_dir && cfg->sql_dir ? 0 : -1;
+  cfg->web_dir = strdup(NC_SOURCE_DIR "/web");
+  cfg->max_static_file_bytes = NC_LIMIT_STATIC_FILE_BYTES;
+  return cfg->host && cfg->db_path && cfg->scripts_dir && cfg->sql_dir && cfg->web_dir
+             ? 0 : -1;
 }
 
 static const char *const flag_names[] = {"--listen", "--db", "--scripts",
@@ -318,6 +323,7 @@ void nc_config_free(nc_config_t *cfg) {
   free(cfg->db_path);
   free(cfg->scripts_dir);
   free(cfg->sql_dir);
+  free(cfg->web_dir);
   free(cfg->public_url);
   for (size_t i = 0; i < cfg->extra_count; i++) {
     free(cfg->extra[i].key);

@@ -6,9 +6,11 @@
  *   listen = "127.0.0.1:0"        public_url = "http://example.org"
  *   db = "/tmp/x.db"              scripts = "/srv/scripts"
  *   sql = "/srv/sql"              log_level = "debug"
+ *   web = "/srv/web"              (files for res.file; default <source>/web)
  *   max_header_bytes, max_body_bytes, header_timeout_ms, idle_timeout_ms,
  *   max_connections, max_pending_write_bytes, ws_max_message_bytes,
- *   ws_send_window_bytes, ws_stall_timeout_ms   (limits.h)
+ *   ws_send_window_bytes, ws_stall_timeout_ms, max_static_file_bytes
+ *   (limits.h)
  *
  * Keys it does not know (server policy for the scripts, such as channel
  * lifetimes) are kept and handed to Lua as core.config. */
@@ -28,6 +30,7 @@ typedef struct {
   char *db_path;
   char *scripts_dir;
   char *sql_dir;
+  char *web_dir;
   char *public_url;  /* "http://host:port" when not set; filled in once the
                         real port is known */
   int public_url_set;
@@ -41,6 +44,7 @@ typedef struct {
   size_t ws_max_message_bytes;
   size_t ws_send_window_bytes;
   unsigned ws_stall_timeout_ms;
+  size_t max_static_file_bytes;
   nc_config_entry_t *extra; /* keys of the config file not named above */
   size_t extra_count;
 } nc_config_t;

@@ -633,7 +633,7 @@ static char *put_digits(char *w, unsigned v, int width) {
 /* RFC 9110 5.6.7: IMF-fixdate, always in English and GMT, so neither
  * strftime's locale nor the local zone may leak in. Written by hand: it is
  * exactly 29 bytes, e.g. "Sun, 06 Nov 1994 08:49:37 GMT". */
-static void format_date(char out[30], time_t now) {
+void nc_http_format_date(char out[30], time_t now) {
   static const char days[] = "SunMonTueWedThuFriSat";
   static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
   struct tm tm;
@@ -656,6 +656,40 @@ static void format_date(char out[30], time_t now) {
   *w++ = ':';
   w = put_digits(w, (unsigned)tm.tm_sec, 2);
   memcpy(w, " GMT", 5);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1..12): the
+ * inverse of what gmtime_r does, without timegm(), which is not POSIX. */
+static long long days_from_civil(long long y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  long long era = (y >= 0 ? y : y - 399) / 400;
+  unsigned yoe = (unsigned)(y - era * 400);
+  unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (long long)doe - 719468;
+}
+
+/* The IMF-fixdate form only: it is what RFC 9110 5.6.7 has senders
+ * generate, and a date we cannot read just makes a condition not apply. */
+int nc_http_parse_date(const char *text, time_t *out) {
+  static const char days[] = "SunMonTueWedThuFriSat";
+  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  char day[4], month[4];
+  int mday, year, hour, min, sec, used = -1;
+  if (sscanf(text, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n", day, &mday,
+             month, &year, &hour, &min, &sec, &used) != 7 ||
+      used < 0 || text[used] != '\0')
+    return -1;
+  const char *d = strstr(days, day);
+  const char *m = strstr(months, month);
+  if (strlen(day) != 3 || strlen(month) != 3 || !d || (d - days) % 3 != 0 || !m ||
+      (m - months) % 3 != 0 || mday < 1 || mday > 31 || year < 1970 || hour > 23 ||
+      min > 59 || sec > 60)
+    return -1;
+  long long days_since = days_from_civil(year, (unsigned)((m - months) / 3 + 1),
+                                         (unsigned)mday);
+  *out = (time_t)(days_since * 86400 + hour * 3600 + min * 60 + sec);
+  return 0;
 }
 
 static int size_add(size_t *total, size_t n) {
@@ -687,7 +721,7 @@ char *nc_http_response_format(int status, const nc_http_header_t *headers,
   int ll = snprintf(length_line, sizeof(length_line),
                     "Content-Length: %zu\r\n", body_len);
   if (sl < 0 || ll < 0 || (size_t)sl >= sizeof(status_line)) return NULL;
-  format_date(date, time(NULL));
+  nc_http_format_date(date, time(NULL));
   static const char close_line[] = "Connection: close\r\n";
   int add_close = !keep_alive && !informational;
   int write_body = !head_only && !no_content && body_len > 0;

@@ -9,6 +9,7 @@
 #define NC_HTTP_H
 
 #include <stddef.h>
+#include <time.h>
 
 typedef struct {
   size_t max_header_bytes; /* request line + headers; past it: 431 */
@@ -93,6 +94,12 @@ const char *nc_http_parser_error_reason(const nc_http_parser_t *p);
 
 /* Case-insensitive header lookup; NULL when absent. */
 const char *nc_http_request_header(const nc_http_request_t *r, const char *name);
+
+/* An HTTP date (RFC 9110 5.6.7 IMF-fixdate, "Sun, 06 Nov 1994 08:49:37
+ * GMT"): formatting into 30 bytes, and parsing; parse returns 0, or -1 for
+ * anything else. */
+void nc_http_format_date(char out[30], time_t t);
+int nc_http_parse_date(const char *text, time_t *out);
 
 /* Reason phrase for a status code ("Not Found"); "Unknown" when unlisted. */
 const char *nc_http_status_text(int status);

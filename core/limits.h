@@ -60,4 +60,10 @@
  * tests/e2e/test_websockets.py. */
 #define NC_LIMIT_WS_STALL_TIMEOUT_MS 60000
 
+/* [max_static_file_bytes] A file served from the web root (res.file) is
+ * read whole into memory; the page and its assets are a few KiB, so 8 MiB
+ * only stops an accidental huge file from costing that much per request.
+ * Crossed: tests/test_static.c. */
+#define NC_LIMIT_STATIC_FILE_BYTES (8 * 1024 * 1024)
+
 #endif

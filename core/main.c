@@ -2,7 +2,7 @@
  * listens, and runs the loop until SIGINT or SIGTERM. Each part is its own
  * module; this file only orders them and turns startup failures into one
  * line and exit code 2, undoing whatever it had created. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath, with POSIX.1-2008 */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +28,7 @@ typedef struct {
   nc_script_t *script;
   uv_signal_t sigint, sigterm;
   char *created_dir;  /* the DB's parent, if this start made it */
+  char *web_root;     /* canonical web directory, NULL when there is none */
   int created_db;     /* the DB file did not exist before this start */
 } app_t;
 
@@ -122,7 +123,7 @@ static void undo_created(app_t *app) {
 
 static int open_scripts(app_t *app, char **err) {
   const nc_config_t *cfg = &app->cfg;
-  size_t n = 5 + cfg->extra_count;
+  size_t n = 6 + cfg->extra_count;
   nc_script_config_t *entries = calloc(n, sizeof *entries);
   if (!entries) return -1;
   entries[0] = (nc_script_config_t){"public_url", cfg->public_url};
@@ -130,8 +131,9 @@ static int open_scripts(app_t *app, char **err) {
   entries[2] = (nc_script_config_t){"db", cfg->db_path};
   entries[3] = (nc_script_config_t){"scripts", cfg->scripts_dir};
   entries[4] = (nc_script_config_t){"sql", cfg->sql_dir};
+  entries[5] = (nc_script_config_t){"web", cfg->web_dir};
   for (size_t i = 0; i < cfg->extra_count; i++)
-    entries[5 + i] = (nc_script_config_t){cfg->extra[i].key, cfg->extra[i].value};
+    entries[6 + i] = (nc_script_config_t){cfg->extra[i].key, cfg->extra[i].value};
   app->script = nc_script_open(cfg->scripts_dir, app->loop, app->db, app->server,
                                entries, n, err);
   free(entries);
@@ -151,8 +153,18 @@ static void raise_fd_limit(unsigned want) {
            "will fit", (unsigned long)rl.rlim_cur, want);
 }
 
+/* The web directory is optional (scripts that serve no files need none):
+ * without it res.file answers its fallback, and the log says why. */
+static void resolve_web_root(app_t *app) {
+  app->web_root = realpath(app->cfg.web_dir, NULL);
+  if (!app->web_root)
+    nc_log(NC_LOG_WARN, "web directory %s: %s; no files will be served",
+           app->cfg.web_dir, strerror(errno));
+}
+
 static int start(app_t *app, char **err) {
   nc_config_t *cfg = &app->cfg;
+  resolve_web_root(app);
   nc_server_options_t opts = {
       .http = {.max_header_bytes = cfg->max_header_bytes,
                .max_body_bytes = cfg->max_body_bytes},
@@ -163,6 +175,8 @@ static int start(app_t *app, char **err) {
       .ws_max_message_bytes = cfg->ws_max_message_bytes,
       .ws_send_window_bytes = cfg->ws_send_window_bytes,
       .ws_stall_timeout_ms = cfg->ws_stall_timeout_ms,
+      .web_root = app->web_root,
+      .max_static_file_bytes = cfg->max_static_file_bytes,
       .handler = handle_request_cb,
       .handler_ud = app,
       .events = {.ws_open = ws_open_cb,
@@ -246,6 +260,7 @@ int main(int argc, char **argv) {
   nc_script_close(app.script);
   nc_db_close(app.db);
   free(app.created_dir);
+  free(app.web_root);
   if (status == 0) nc_log(NC_LOG_INFO, "stopped");
   nc_config_free(&app.cfg);
   return status;

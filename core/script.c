@@ -706,6 +706,24 @@ static const char *take_reply(lua_State *L, nc_server_reply_t *reply) {
     problem = "park must be a table";
   lua_pop(L, 1);
   if (problem) return problem;
+  type = lua_getfield(L, -1, "file");
+  if (type == LUA_TSTRING) {
+    size_t len;
+    const char *file = lua_tolstring(L, -1, &len);
+    if (reply->action != NC_SERVER_RESPOND) {
+      problem = "file cannot be combined with park";
+    } else {
+      reply->action = NC_SERVER_FILE;
+      /* A path with a NUL (the scripts may have decoded it from a request)
+       * is left NULL, which the server refuses like any path that could
+       * escape: its check would otherwise see only the part before it. */
+      if (strlen(file) == len && !(reply->file = strdup(file))) problem = "out of memory";
+    }
+  } else if (type != LUA_TNIL) {
+    problem = "file must be a string";
+  }
+  lua_pop(L, 1);
+  if (problem) return problem;
   type = lua_getfield(L, -1, "token");
   if (type != LUA_TNIL) {
     int isint;

@@ -37,6 +37,16 @@
  *       under key, replacing (closing with 1000) whatever held key. The
  *       core validates the handshake itself and answers 400 (426 for a
  *       wrong version) when it is not one; status/headers/body are unused.
+ *   res.file = "css/site.css"
+ *       Serve a static file from the web directory (core.config.web;
+ *       default <source>/web): the path is relative to it, decoded, with
+ *       "/" between segments. The core refuses any path that could leave
+ *       the directory (empty or ".." segments, segments starting with ".",
+ *       NUL or backslash, symlinks resolving outside) and answers it with
+ *       res itself, as it does for a file that does not exist; otherwise
+ *       200 with Content-Type from the extension, Content-Length,
+ *       Last-Modified, ETag and "Cache-Control: no-cache" (revalidate each
+ *       time), or 304 when If-None-Match / If-Modified-Since match.
  *   res.token = n
  *       For a plain or parked response: app.written(n, ok) once it has
  *       been written, or its connection closed first.

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "server_conn.h"
+#include "static.h"
 
 static void check_stopped(nc_server_t *s);
 
@@ -218,6 +219,23 @@ void nc_conn_hold_input(conn_t *c, const char *data, size_t len) {
 
 /* ---- answering ---- */
 
+/* res.file: the file, or the scripts' own answer when there is none. */
+static void serve_file(conn_t *c, const nc_http_request_t *req, nc_server_reply_t *reply) {
+  const nc_server_options_t *o = &c->server->opts;
+  nc_http_response_t file = {0};
+  const char *why = !reply->file ? "path contains NUL" : "no web directory";
+  if (o->web_root && reply->file &&
+      nc_static_serve(o->web_root, reply->file, o->max_static_file_bytes, req, &file,
+                      &why) == 0) {
+    nc_conn_send_response(c, req, &file, 0);
+    return;
+  }
+  nc_log(NC_LOG_DEBUG, "%s %s %s: file %s not served: %s", c->peer, req->method,
+         req->target, reply->file ? reply->file : "(with NUL)", why);
+  if (nc_conn_send_response(c, req, &reply->res, reply->token) != 0)
+    c->unreported_token = reply->token;
+}
+
 static void respond(conn_t *c, const nc_http_request_t *req) {
   nc_server_t *s = c->server;
   nc_server_reply_t reply = {0};
@@ -228,6 +246,9 @@ static void respond(conn_t *c, const nc_http_request_t *req) {
       break;
     case NC_SERVER_UPGRADE:
       nc_held_upgrade(c, req, &reply);
+      break;
+    case NC_SERVER_FILE:
+      serve_file(c, req, &reply);
       break;
     default:
       if (nc_conn_send_response(c, req, &reply.res, reply.token) != 0)

@@ -25,7 +25,10 @@ typedef enum {
    * under `key`, echoing `protocol` (may be NULL) in Sec-WebSocket-Protocol.
    * If the request is not a valid handshake the server answers 400 (426 for
    * a version other than 13) itself and upgrades nothing. `res` is unused. */
-  NC_SERVER_UPGRADE
+  NC_SERVER_UPGRADE,
+  /* Send file `file` (relative to web_root) with static.c's headers, or
+   * `res` when there is no such file or the path is refused. */
+  NC_SERVER_FILE
 } nc_server_action_t;
 
 /* The handler's answer. Arrives zeroed; every pointer is malloc'd and
@@ -35,6 +38,7 @@ typedef struct {
   nc_http_response_t res;
   char *key;           /* PARK, UPGRADE: the hub key ("channel id") */
   char *protocol;      /* UPGRADE */
+  char *file;          /* FILE; NULL: a path the scripts gave with a NUL */
   unsigned park_ms;    /* PARK */
   /* RESPOND, PARK (for the timeout response): when nonzero, the `written`
    * event reports whether `res` reached the socket. */
@@ -90,6 +94,8 @@ typedef struct {
   size_t ws_max_message_bytes;      /* a client message; past it: close 1009 */
   size_t ws_send_window_bytes;      /* unwritten output before sends refuse */
   unsigned ws_stall_timeout_ms;     /* output stuck this long: close */
+  const char *web_root;             /* canonical; NULL: no files to serve */
+  size_t max_static_file_bytes;
   nc_server_handler_cb handler;
   void *handler_ud;
   nc_server_events_t events;

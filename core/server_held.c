@@ -317,6 +317,7 @@ void nc_server_reply_free(nc_server_reply_t *r) {
   nc_http_response_free(&r->res);
   free(r->key);
   free(r->protocol);
+  free(r->file);
   memset(r, 0, sizeof *r);
 }
 

@@ -188,6 +188,12 @@ routes["/hub/held"] = function(req)
   return json(200, { held = core.hub.held(params(req).key) or "none" })
 end
 
+-- res.file: the named file from the web directory, else this 404.
+routes["/file"] = function(req)
+  return { status = 404, headers = { ["Content-Type"] = "text/plain" },
+           body = "fallback\n", file = params(req).name }
+end
+
 routes["/hub/events"] = function()
   local out = events
   events = {}
