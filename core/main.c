@@ -29,6 +29,7 @@ typedef struct {
   uv_signal_t sigint, sigterm;
   char *created_dir;  /* the DB's parent, if this start made it */
   char *web_root;     /* canonical web directory, NULL when there is none */
+  int stopping;       /* a signal came: the server is stopping */
   int created_db;     /* the DB file did not exist before this start */
 } app_t;
 
@@ -74,11 +75,19 @@ static void stopped_cb(void *ud) {
   uv_close((uv_handle_t *)&app->sigterm, NULL);
 }
 
+/* The first signal stops gracefully: in-flight responses finish, WebSockets
+ * get their close frame. A second one (Ctrl-C again) does not wait for
+ * that, but still ends the process cleanly, with the database closed. */
 static void signal_cb(uv_signal_t *sig, int signum) {
   app_t *app = sig->data;
-  nc_log(NC_LOG_INFO, "%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
-  uv_signal_stop(&app->sigint);
-  uv_signal_stop(&app->sigterm);
+  const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+  if (app->stopping) {
+    nc_log(NC_LOG_INFO, "%s again: closing every connection now", name);
+    nc_server_stop_now(app->server);
+    return;
+  }
+  app->stopping = 1;
+  nc_log(NC_LOG_INFO, "%s: stopping", name);
   nc_server_stop(app->server, stopped_cb, app);
 }
 

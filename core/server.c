@@ -655,6 +655,11 @@ void nc_server_stop(nc_server_t *s, void (*done)(void *ud), void *ud) {
   check_stopped(s);
 }
 
+void nc_server_stop_now(nc_server_t *s) {
+  if (!s->stopping || uv_is_closing((uv_handle_t *)&s->stop_timer)) return;
+  uv_timer_start(&s->stop_timer, stop_deadline_cb, 0, 0);
+}
+
 void nc_server_free(nc_server_t *s) {
   if (!s) return;
   nc_hub_free(s->hub);

@@ -114,6 +114,10 @@ int nc_server_listen(nc_server_t *s, const char *host, int port, int *bound_port
  * done(ud). Call once. */
 void nc_server_stop(nc_server_t *s, void (*done)(void *ud), void *ud);
 
+/* After nc_server_stop(): closes every connection now rather than at the
+ * deadline; done() follows as usual. */
+void nc_server_stop_now(nc_server_t *s);
+
 /* Frees the server; only after done() has run (or if listen never
  * succeeded and the loop has run its close callbacks). */
 void nc_server_free(nc_server_t *s);

@@ -179,6 +179,28 @@ class CliTest(unittest.TestCase):
                     if s.running():
                         s.stop(signal.SIGKILL, expect_rc=None)
 
+    def test_second_signal_stops_at_once_and_still_exits_0(self):
+        s = Server().start()
+        busy = s.raw()
+        try:
+            # Half a request: the graceful stop waits for it (up to 5 s).
+            busy.send(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            time.sleep(0.1)
+            s.proc.send_signal(signal.SIGTERM)
+            s.wait_for_log("SIGTERM: stopping")
+            start = time.monotonic()
+            s.proc.send_signal(signal.SIGINT)
+            rc = s.proc.wait(10 * SLOW)
+            self.assertEqual(rc, 0)
+            self.assertLess(time.monotonic() - start, 2 * SLOW)
+            self.assertIn("SIGINT again: closing every connection now", s.log())
+            self.assertIn("stopped", s.log())
+        finally:
+            busy.close()
+            if s.running():
+                s.stop(signal.SIGKILL, expect_rc=None)
+            s.cleanup()
+
     def test_listening_line_reports_real_port(self):
         s = Server().start()
         try:
