@@ -13,10 +13,20 @@ all: build
 
 # Debian packages the build and the tests need. Installed only when some
 # are missing, so a ready machine needs neither root nor the network.
+# chromium and Node.js (nodejs, npm) are for the browser test; a node
+# already on the PATH is used as it is (Debian's npm would not install
+# beside a Node.js from elsewhere).
 PACKAGES := build-essential cmake pkg-config libuv1-dev libwslay-dev \
   liblua5.4-dev libsqlite3-dev node-llhttp lua5.4 lua-cjson lua-busted lua-sql-sqlite3 lua-expat libssl-dev \
-  python3 python3-websockets
+  python3 python3-websockets chromium \
+  $(if $(shell command -v node 2>/dev/null),,nodejs npm)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# The browser test's npm packages (tests/browser/package-lock.json), the
+# only thing fetched from npm: installed again only when the lock file is
+# newer than the last install (npm ci writes node_modules/.package-lock.json).
+BROWSER_DIR := tests/browser
+BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.package-lock.json
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do \
@@ -26,6 +36,10 @@ deps:
 	  echo "installing:" $$missing; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@if [ ! -f $(BROWSER_STAMP) ] || [ $(BROWSER_DIR)/package-lock.json -nt $(BROWSER_STAMP) ]; then \
+	  echo "installing: npm packages of $(BROWSER_DIR)"; \
+	  cd $(BROWSER_DIR) && npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
 build: deps

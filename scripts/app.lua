@@ -10,14 +10,16 @@ local response = require("http.response")
 local router = require("router")
 local health = require("health")
 local movies = require("movies.api")
+local movie_subscriptions = require("movies.subscriptions.api")
 local nc = require("nc.api")
+local web = require("web")
 
 local M = {}
 
 -- Areas whose routes(ctx) make up the table. Adding an area (movie
 -- subscriptions) is one line here. An area may also have start(ctx),
 -- called once after every route is in place (nc/ sets its expiry timer).
-local AREAS = { health, movies, nc }
+local AREAS = { health, movies, movie_subscriptions, nc, web }
 
 local function build_ctx()
   -- Every URL we hand out is public_url + an absolute path, so a
@@ -51,6 +53,12 @@ local function build_routes(ctx)
 end
 
 local ctx = build_ctx()
+-- A movie change wakes the channels of the outbox rows it queued
+-- (movies/notify.lua) through the nc area's delivery, which feeds them to
+-- their clients in time-bounded slices (nc/delivery.lua, wake_range).
+ctx.wake_outbox = function(first_seq, last_seq)
+  nc.context(ctx).delivery:wake_range(first_seq, last_seq)
+end
 local routes = build_routes(ctx)
 for _, area in ipairs(AREAS) do
   if area.start then

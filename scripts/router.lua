@@ -1,10 +1,10 @@
 -- The route table: (method, path pattern) -> handler.
 --
 -- Patterns are absolute paths whose segments are literals or "{name}"
--- captures: "/movies/v1/movies/{movieId}". A path is split on "/" while
--- still percent-encoded, so an encoded "/" inside a userId
--- ("tel%3A%2B1..." never has one, but "acr%3Aa%2Fb" may) stays inside its
--- segment; only then is each captured segment decoded.
+-- captures: "/movies/v1/movies/{movieId}", or "/" for the root. A path is
+-- split on "/" while still percent-encoded, so an encoded "/" inside a
+-- userId ("tel%3A%2B1..." never has one, but "acr%3Aa%2Fb" may) stays
+-- inside its segment; only then is each captured segment decoded.
 --
 -- Matching is exact, segment by segment. A trailing slash is a different
 -- path and matches nothing: every URL we hand out (resourceURL, Location)
@@ -49,6 +49,10 @@ local function compile(pattern)
     local name = seg:match("^{([%w_]+)}$")
     if name then
       parts[i] = { capture = name }
+    elseif pattern == "/" then
+      -- The root is the one path whose only segment is empty: "/" matches
+      -- itself, and "//" (two empty segments) still matches nothing.
+      parts[i] = { literal = "" }
     elseif seg:find("[{}]") or seg == "" then
       error("bad segment '" .. seg .. "' in route pattern " .. pattern, 3)
     else

@@ -1,12 +1,15 @@
 -- HTTP handlers of the movies resources (API.md 3), base
 -- {public_url}/movies/v1. Each handler takes ctx (db, now, log, public_url,
 -- optional on_change; see movies/changes.lua) and the request, and returns
--- a response; nothing here reaches for `core` itself.
+-- a response; nothing here reaches for `core` itself. The area's ctx
+-- (M.context) sets on_change to movies/notify.lua, which queues the
+-- movieNotifications of every change in its transaction.
 local errors = require("codec.errors")
 local query = require("codec.query")
 local request = require("http.request")
 local response = require("http.response")
 local changes = require("movies.changes")
+local notify = require("movies.notify")
 local represent = require("movies.represent")
 local store = require("movies.store")
 local validate = require("movies.validate")
@@ -22,6 +25,30 @@ local MAX_LIMIT = 1000
 -- Offsets are bounded only to stay exact integers; past the end of the
 -- table a page is simply empty.
 local MAX_OFFSET = 999999999999999
+
+-- The area's ctx: the app's (db, now, log, public_url, timer, and
+-- wake_outbox: app.lua's way to the nc area's delivery) plus on_change,
+-- so that every change of a movie queues its notifications (API.md 3).
+-- Built once per app ctx.
+local contexts = setmetatable({}, { __mode = "k" })
+function M.context(app_ctx)
+  local ctx = contexts[app_ctx]
+  if not ctx then
+    ctx = setmetatable({ on_change = notify.on_change }, { __index = app_ctx })
+    contexts[app_ctx] = ctx
+  end
+  return ctx
+end
+
+-- changes.apply (row, change or nil, err), then, its transaction over,
+-- the channels a committed change queued notifications for are woken; a
+-- failed change wakes nobody. Never from inside the transaction: delivery
+-- must read rows that are there.
+local function apply(ctx, old, new)
+  local row, change_or_err = changes.apply(ctx, old, new)
+  notify.settled(ctx, row ~= nil)
+  return row, change_or_err
+end
 
 local function failed(ctx, err, detail)
   if detail then
@@ -118,7 +145,7 @@ function M.create(ctx, req)
     return response.error(err)
   end
   local row
-  row, err = changes.apply(ctx, nil, values)
+  row, err = apply(ctx, nil, values)
   if not row then
     return response.error(err)
   end
@@ -159,7 +186,7 @@ local function change(ctx, req, params, mode)
     new[column] = values[column]
   end
   local row
-  row, err = changes.apply(ctx, old, new)
+  row, err = apply(ctx, old, new)
   if not row then
     return response.error(err)
   end
@@ -182,16 +209,18 @@ function M.delete(ctx, req, params)
   if not old then
     return res
   end
-  local row, err = changes.apply(ctx, old, nil)
+  local row, err = apply(ctx, old, nil)
   if not row then
     return response.error(err)
   end
   return response.no_content()
 end
 
--- The route entries { method, pattern, handler(req, params) } bound to ctx.
--- The table of API.md 3: every other method on these paths is a 405.
-function M.routes(ctx)
+-- The route entries { method, pattern, handler(req, params) } bound to the
+-- area's ctx of `app_ctx`. The table of API.md 3: every other method on
+-- these paths is a 405.
+function M.routes(app_ctx)
+  local ctx = M.context(app_ctx)
   local function bind(fn)
     return function(req, params)
       return fn(ctx, req, params)

@@ -133,4 +133,17 @@ function M.settle(ctx, channel_id, seqs)
   return store.dequeue(ctx.db, channel_id, seqs)
 end
 
+-- As settle, for several channels in one transaction: `batches` is a list
+-- of { channel_id, seqs } (token entries have that shape).
+function M.settle_batch(ctx, batches)
+  return store.dequeue_batch(ctx.db, batches)
+end
+
+-- The channels of the rows with seqs in [first, last], oldest first, at
+-- most `limit`: { seq, channel_id } each; nil, err, detail when the store
+-- fails.
+function M.channels_in(ctx, first, last, limit)
+  return store.channels_in(ctx.db, first, last, limit)
+end
+
 return M

@@ -168,6 +168,38 @@ function M.dequeue(db, channel_id, seqs)
   end)
 end
 
+-- Deletes the delivered notifications of several channels in one
+-- transaction: `batches` is a list of { channel_id = ..., seqs = {...} }.
+-- Returns the number deleted (fewer when some were already gone).
+function M.dequeue_batch(db, batches)
+  return tx.run(db, function()
+    local n = 0
+    for _, b in ipairs(batches) do
+      for _, seq in ipairs(b.seqs) do
+        local changes, err = db.exec("DELETE FROM outbox WHERE channel_id = ? AND seq = ?",
+          b.channel_id, seq)
+        if not changes then
+          tx.abort(errors.new("SVC2001"), err)
+        end
+        n = n + changes
+      end
+    end
+    return n
+  end)
+end
+
+-- The channel of each queued notification with a seq in [first, last], in
+-- seq order, at most `limit`: rows { seq, channel_id }. For waking the
+-- channels a fan-out queued notifications for (nc/delivery.lua).
+function M.channels_in(db, first, last, limit)
+  local rows, err = db.query("SELECT seq, channel_id FROM outbox"
+    .. " WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?", first, last, limit)
+  if not rows then
+    return failed(err)
+  end
+  return rows
+end
+
 -- The queued notifications of `channel_id` in seq order, at most `limit`
 -- (nil: all).
 function M.queued(db, channel_id, limit)

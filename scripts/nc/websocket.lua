@@ -19,7 +19,13 @@
 --     core.hub.send accepts them; on "full" sending stops and resumes on
 --     the next written(true) of that connection, so a client that stops
 --     reading costs the window and no more, and catches up in order when
---     it drains.
+--     it drains;
+--   * one pump sends at most PUMP_MESSAGES messages: a channel with
+--     thousands of rows waiting (and a client reading as fast as we
+--     write) must not hold the event loop, so the rest is sent after the
+--     other channels waiting for delivery had their turn (the `defer`
+--     function nc/delivery.lua gives, which puts the channel back in its
+--     wake-up queue).
 --
 -- Control messages (connAck, connCheck: nc/conncheck.lua) go ahead of
 -- notifications, at most one of each waiting: a client that floods
@@ -38,6 +44,11 @@ M.PROTOCOL = "notificationchannel-netapi-rest.openmobilealliance.org"
 -- it (so no written() will come to reopen it), try to send again in this
 -- long rather than wait for the next notification.
 M.RETRY_MS = 1000
+
+-- Messages one pump sends at most before it defers the rest (see above).
+-- Each holds up to maxNotifications notifications; 8 of them are a few
+-- hundred microseconds of work.
+M.PUMP_MESSAGES = 8
 
 -- Control slots, in the order they are sent.
 local CONTROL = { "ack", "check" }
@@ -98,10 +109,14 @@ WS.__index = WS
 
 -- The WebSockets of ctx (db, now, log, policy, timer, and hub: core.hub;
 -- without one nothing is ever sent), issuing tokens from `tokens`.
-function M.new(ctx, tokens)
+-- defer(channel_id), optional, is to call WS:notify(channel_id) again
+-- later, once other work had its turn; without it a timer of 0 ms does
+-- that (and without a timer either, a pump sends all it can).
+function M.new(ctx, tokens, defer)
   return setmetatable({
     ctx = ctx,
     tokens = tokens,
+    defer = defer,
     -- channel id -> the connection that serves it now.
     current = {},
     -- connection id -> connection, from ws_open to gone, replaced or not.
@@ -177,8 +192,30 @@ function WS:send(conn, text, seqs)
   return false
 end
 
+-- Asks for `conn` to be pumped again later (see M.PUMP_MESSAGES). Returns
+-- false when there is no way to, and the pump should go on now.
+function WS:later(conn)
+  if self.defer then
+    self.defer(conn.key)
+    return true
+  end
+  local timer = self.ctx.timer
+  if not timer then
+    return false
+  end
+  timer.after(0, function()
+    self:notify(conn.key)
+  end)
+  return true
+end
+
 -- Sends what `conn` has waiting, control messages first, until there is
--- nothing left or the window is full.
+-- nothing left, the window is full or PUMP_MESSAGES were sent.
+--
+-- conn.drained says the last read of the outbox found everything there
+-- was and all of it was sent: a pump for room in the window (written)
+-- then has nothing to read, and skips the query. Every new row comes
+-- with a WS:notify, which clears it.
 function WS:pump(conn)
   local ctx = self.ctx
   if conn.blocked or self.current[conn.key] ~= conn then
@@ -196,7 +233,12 @@ function WS:pump(conn)
       end
     end
   end
+  conn.drained = false
+  local sent = 0
   while true do
+    if sent >= M.PUMP_MESSAGES and self:later(conn) then
+      return
+    end
     local rows, err, detail = outbox.pending(ctx, conn.key, { after = conn.cursor,
       limit = conn.max })
     if not rows then
@@ -206,6 +248,7 @@ function WS:pump(conn)
       return
     end
     if #rows == 0 then
+      conn.drained = true
       return
     end
     local run = outbox.same_format(rows)
@@ -214,6 +257,12 @@ function WS:pump(conn)
       return
     end
     conn.cursor = run[#run].seq
+    sent = sent + 1
+    if #run == #rows and #rows < conn.max then
+      -- Fewer rows than asked for, all sent: that was everything.
+      conn.drained = true
+      return
+    end
   end
 end
 
@@ -292,6 +341,7 @@ end
 function WS:notify(channel_id)
   local conn = self.current[channel_id]
   if conn then
+    conn.drained = false
     self:pump(conn)
   end
 end
@@ -313,7 +363,9 @@ function WS:written(entry, ok)
     conn.inflight = conn.inflight - 1
     if ok then
       conn.blocked = false
-      self:pump(conn)
+      if not conn.drained or next(conn.control) then
+        self:pump(conn)
+      end
     end
   end
 end

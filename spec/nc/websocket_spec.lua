@@ -82,8 +82,12 @@ describe("nc.websocket", function()
       return id
     end
 
+    -- The core reports what was written, then the loop turns (written
+    -- messages are settled in a batch at the next turn: nc/delivery.lua).
     local function deliver()
-      return hub.deliver(sink)
+      local n = hub.deliver(sink)
+      f.advance(0)
+      return n
     end
 
     local function item(name, n, format)
@@ -226,6 +230,65 @@ describe("nc.websocket", function()
         assert.equal(0, #hub.sent)
         assert.equal(0, d.tokens:size())
         assert.equal(50, #queued())
+      end)
+    end)
+
+    describe("a channel with much waiting", function()
+      it("sends at most PUMP_MESSAGES messages per pump, the rest after other channels", function()
+        for i = 1, 40 do
+          enqueue(item("n" .. i, i))
+        end
+        connect()
+        local per = websocket.PUMP_MESSAGES
+        assert.equal(per, #hub.sent)
+        -- The rest waits in the wake-up queue, behind whatever is there:
+        -- here another channel with one notification.
+        assert.equal(1, d:queued())
+        local other = channels.create(ctx, "tel:+2", { channel_type = "WebSockets" })
+        d:ws_open(other.channel_id, hub.apply(other.channel_id,
+          websocket.upgrade(other.channel_id, PROTOCOL)))
+        assert(store.enqueue(ctx.db, other.channel_id, "o", "json", '{"o":{}}', ctx.now()))
+        d:wake({ other.channel_id })
+        f.advance(0)
+        assert.equal(0, d:queued())
+        local order = {}
+        for _, sent in ipairs(hub.sent) do
+          order[#order + 1] = sent.key == key and "k" or "o"
+        end
+        -- 8 of ours at open; in the slice 8 more (ours was queued first),
+        -- then the other channel's turn, then ours again.
+        assert.equal(2 * per + 1, #table.concat(order):match("^k+o"))
+        assert.equal(21, #hub.sent)
+        assert.same({ "n1,n2" }, { messages()[1] })
+        assert.same({ "n39,n40" }, { messages()[20] })
+        hub.drain(key)
+        deliver()
+        assert.same({}, queued())
+      end)
+
+      it("does not read the outbox for room in the window when all was sent", function()
+        connect()
+        enqueue(item("a", 1))
+        assert.equal(1, #hub.sent)
+        local before = #ctx.db.statements
+        hub.drain(key)
+        deliver()
+        for i = before + 1, #ctx.db.statements do
+          assert.is_nil(ctx.db.statements[i]:find("^SELECT seq"))
+        end
+        -- A notification after that is read and sent as ever.
+        enqueue(item("b", 2))
+        assert.same({ "a", "b" }, messages())
+      end)
+
+      it("reads on for room in the window when a full window stopped it", function()
+        connect()
+        hub.limit(key, 1)
+        enqueue(item("a", 1), item("b", 2), item("c", 3))
+        assert.same({ "a,b" }, messages())
+        hub.drain(key, 1)
+        deliver()
+        assert.same({ "a,b", "c" }, messages())
       end)
     end)
 

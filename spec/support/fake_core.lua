@@ -169,11 +169,7 @@ local function new_db(opts)
     return cur
   end
 
-  function db.query(sql, ...)
-    local cur, err = run(sql, ...)
-    if cur == nil then
-      return nil, err
-    end
+  local function fetch_all(cur)
     local rows = {}
     if type(cur) == "userdata" then
       while true do
@@ -186,6 +182,43 @@ local function new_db(opts)
       cur:close()
     end
     return rows
+  end
+
+  -- INSERT ... RETURNING, which LuaSQL runs twice: it steps a statement
+  -- once to see whether it has rows, then resets it and steps it again for
+  -- the cursor, and SQLite does every change of a RETURNING statement at
+  -- its first step, so each run inserts. The real core steps once. Here
+  -- the statement runs without its RETURNING clause and the rows it added
+  -- are read back by rowid (SQLite gives new rows rowids above every
+  -- existing one). Only INSERT into a rowid table is supported; EXPLAIN
+  -- QUERY PLAN of such a statement changes nothing and runs as it is.
+  local function insert_returning(sql, ...)
+    local head, columns = sql:match("^(.-)%s+RETURNING%s+(.-)%s*;?%s*$")
+    local target = head:match("INSERT%s+INTO%s+([%w_]+)")
+    if not target then
+      error("fake core: RETURNING is supported on INSERT only: " .. sql, 3)
+    end
+    local before = fetch_all(assert(conn:execute("SELECT coalesce(max(rowid), 0) AS m FROM "
+      .. target)))[1].m
+    local cur, err = run(head, ...)
+    if cur == nil then
+      return nil, err
+    end
+    db.statements[#db.statements] = sql
+    return fetch_all(assert(conn:execute("SELECT " .. columns .. " FROM " .. target
+      .. " WHERE rowid > " .. string.format("%d", before) .. " ORDER BY rowid")))
+  end
+
+  function db.query(sql, ...)
+    if type(sql) == "string" and sql:find("%f[%w]RETURNING%f[%W]")
+        and not sql:match("^%s*EXPLAIN") then
+      return insert_returning(sql, ...)
+    end
+    local cur, err = run(sql, ...)
+    if cur == nil then
+      return nil, err
+    end
+    return fetch_all(cur)
   end
 
   function db.exec(sql, ...)

@@ -28,6 +28,19 @@ describe("support.fake_core", function()
     assert.equal("integer", math.type(id))
   end)
 
+  it("runs INSERT ... RETURNING once and returns its rows, as the real core does", function()
+    local sql = "INSERT INTO movies (title, premiere_date, last_modified)"
+      .. " SELECT ?, ?, ? UNION ALL SELECT ?, ?, ? RETURNING movie_id, title"
+    local rows = core.db.query(sql, "A", "2000-01-01", "2025-01-01T00:00:00.000Z",
+      "B", "2000-01-02", "2025-01-01T00:00:00.000Z")
+    assert.same({ { movie_id = 1, title = "A" }, { movie_id = 2, title = "B" } }, rows)
+    assert.equal(sql, core.db.statements[#core.db.statements])
+    assert.same({ { n = 2 } }, core.db.query("SELECT count(*) AS n FROM movies"))
+    local none, err = core.db.query(sql, "C", "2000-13-01", "x", "D", "x", "x")
+    assert.is_nil(none)
+    assert.matches("CHECK constraint failed", err)
+  end)
+
   it("returns nil and a message for a constraint failure", function()
     local r, err = core.db.exec("INSERT INTO movies (title) VALUES (?)", "A")
     assert.is_nil(r)

@@ -121,7 +121,7 @@ class MoviesTest(ServerTestCase):
 
     def test_unknown_paths_404(self):
         for path in ("/nope", BASE + "/nope", "/movies/v2/movies", BASE,
-                     MOVIES + "/1/extra", "/"):
+                     MOVIES + "/1/extra", "/web/nope.js"):
             with self.subTest(path=path):
                 self.assertStatus(self.server.get(path), 404)
 

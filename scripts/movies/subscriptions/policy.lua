@@ -1,0 +1,67 @@
+-- Server policy for movie subscriptions: how long one lives. API.md 3:
+-- duration behaves as a channel's lifetime does (nc/policy.lua): none
+-- asked gives the default, any asked is clamped to [min, max], and the
+-- response carries what was granted. Read once from core.config (the
+-- --config file).
+local M = {}
+
+-- key -> default, in seconds.
+M.DEFAULTS = {
+  -- An hour, as for channels: a subscription is no use without its
+  -- channel, which lives an hour by default.
+  subscription_duration_default = 3600,
+  -- Shorter than a minute would end before a client had seen a change.
+  subscription_duration_min = 60,
+  -- A day: a forgotten subscription stops costing a row, and a share of
+  -- every movie change's fan-out, within a day.
+  subscription_duration_max = 86400,
+}
+
+local function integer(config, key)
+  local v = config[key]
+  if v == nil then
+    return M.DEFAULTS[key]
+  end
+  local n = math.tointeger(v)
+  if not n or n < 0 then
+    error(string.format("config %s must be a non-negative integer, not %s",
+      key, tostring(v)), 0)
+  end
+  return n
+end
+
+-- The policy of `config` (core.config or any table with the same keys).
+-- Raises a one-line message for values that make no sense, so a bad
+-- config file stops the server at start, not at the first subscription.
+function M.from_config(config)
+  config = config or {}
+  local p = {}
+  for key in pairs(M.DEFAULTS) do
+    p[key] = integer(config, key)
+  end
+  if p.subscription_duration_min < 1 then
+    error("config: subscription_duration_min must be at least 1", 0)
+  end
+  if not (p.subscription_duration_min <= p.subscription_duration_default
+      and p.subscription_duration_default <= p.subscription_duration_max) then
+    error("config: need subscription_duration_min <= subscription_duration_default"
+      .. " <= subscription_duration_max", 0)
+  end
+  return p
+end
+
+-- The duration granted for a requested one (nil: none requested). A
+-- request below the minimum, 0 included, gets the minimum.
+function M.duration(p, requested)
+  if requested == nil then
+    return p.subscription_duration_default
+  end
+  if requested < p.subscription_duration_min then
+    return p.subscription_duration_min
+  elseif requested > p.subscription_duration_max then
+    return p.subscription_duration_max
+  end
+  return requested
+end
+
+return M
