@@ -66,4 +66,10 @@
  * Crossed: tests/test_static.c. */
 #define NC_LIMIT_STATIC_FILE_BYTES (8 * 1024 * 1024)
 
+/* WAL pages (4 KiB each) after which a checkpoint is started on a worker
+ * thread (core/checkpoint.h); SQLite's own default threshold. Not a config
+ * key: it bounds the WAL file, not anything a client can push. Crossed:
+ * tests/test_db.c. */
+#define NC_LIMIT_WAL_CHECKPOINT_PAGES 1000
+
 #endif

@@ -12,8 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "config.h"
 #include "db.h"
+#include "limits.h"
 #include "log.h"
 #include "script.h"
 #include "server.h"
@@ -25,6 +27,7 @@ typedef struct {
   uv_loop_t *loop;
   nc_server_t *server;
   nc_db_t *db;
+  nc_checkpoint_t *checkpoint;
   nc_script_t *script;
   uv_signal_t sigint, sigterm;
   char *created_dir;  /* the DB's parent, if this start made it */
@@ -218,6 +221,10 @@ static int start(app_t *app, char **err) {
   if (!app->db) return -1;
   int migrated = nc_db_migrate(app->db, cfg->sql_dir, err);
   if (migrated < 0) return -1;
+  app->checkpoint = nc_checkpoint_start(app->loop, nc_db_sqlite(app->db), cfg->db_path,
+                                        NC_LIMIT_WAL_CHECKPOINT_PAGES);
+  if (!app->checkpoint)
+    nc_log(NC_LOG_WARN, "WAL checkpoints stay on the event loop (no worker thread)");
   if (open_scripts(app, err) != 0) return -1;
 
   uv_signal_init(app->loop, &app->sigint);
@@ -258,6 +265,8 @@ int main(int argc, char **argv) {
     if (app.server) nc_server_stop(app.server, NULL, NULL);
     nc_script_close(app.script);
     app.script = NULL;
+    nc_checkpoint_free(app.checkpoint);
+    app.checkpoint = NULL;
     nc_db_close(app.db);
     app.db = NULL;
     undo_created(&app);
@@ -267,6 +276,7 @@ int main(int argc, char **argv) {
   if (uv_loop_close(app.loop) != 0) nc_log(NC_LOG_WARN, "loop closed with handles open");
   nc_server_free(app.server);
   nc_script_close(app.script);
+  nc_checkpoint_free(app.checkpoint);
   nc_db_close(app.db);
   free(app.created_dir);
   free(app.web_root);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "checkpoint.h"
 #include "db.h"
 
 static char workdir[256];
@@ -197,6 +198,50 @@ static void test_project_migrations_apply(void) {
   nc_db_close(db);
 }
 
+static long long file_size(const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", workdir, name);
+  struct stat st;
+  return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* ~400 KiB in one transaction: about 100 WAL pages. */
+static void write_pages(nc_db_t *db) {
+  sqlite3 *conn = nc_db_sqlite(db);
+  sqlite3_exec(conn, "CREATE TABLE IF NOT EXISTS blobs (b BLOB)", NULL, NULL, NULL);
+  sqlite3_exec(conn,
+               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+               "INSERT INTO blobs SELECT randomblob(4000) FROM n",
+               NULL, NULL, NULL);
+}
+
+static void test_checkpoints_run_off_the_loop(void) {
+  fresh_dir();
+  nc_db_t *db = open_db();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char path[512];
+  snprintf(path, sizeof path, "%s/test.db", workdir);
+  nc_checkpoint_t *cp = nc_checkpoint_start(&loop, nc_db_sqlite(db), path, 50);
+  CHECK(cp != NULL);
+  long long before = file_size("test.db");
+  write_pages(db);
+  /* The commit only queued the work: nothing was copied back yet. */
+  CHECK_INT(file_size("test.db"), before);
+  CHECK_INT(nc_checkpoint_count(cp), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_INT(nc_checkpoint_count(cp), 1);
+  CHECK(file_size("test.db") > before + 300 * 1024);
+  /* Below the threshold nothing is started, and SQLite's own automatic
+   * checkpoint stays off while ours is in charge. */
+  sqlite3_exec(nc_db_sqlite(db), "INSERT INTO blobs VALUES (x'00')", NULL, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_INT(nc_checkpoint_count(cp), 1);
+  nc_checkpoint_free(cp);
+  CHECK_INT(uv_loop_close(&loop), 0);
+  nc_db_close(db);
+}
+
 int main(void) {
   RUN(test_open_uses_wal);
   RUN(test_open_unwritable_path_fails);
@@ -206,6 +251,7 @@ int main(void) {
   RUN(test_missing_dir_reported);
   RUN(test_statement_cache);
   RUN(test_project_migrations_apply);
+  RUN(test_checkpoints_run_off_the_loop);
   remove_workdir();
   return check_report();
 }
