@@ -125,6 +125,7 @@ static const numeric_key_t numeric_keys[] = {
     {"ws_send_window_bytes", offsetof(nc_config_t, ws_send_window_bytes), 1},
     {"ws_stall_timeout_ms", offsetof(nc_config_t, ws_stall_timeout_ms), 0},
     {"max_static_file_bytes", offsetof(nc_config_t, max_static_file_bytes), 1},
+    {"db_cache_kib", offsetof(nc_config_t, db_cache_kib), 1},
 };
 
 static int add_extra(nc_config_t *cfg, const char *key, const char *value) {
@@ -249,6 +250,7 @@ static int set_defaults(nc_config_t *cfg) {
   cfg->sql_dir = strdup(NC_SOURCE_DIR "/sql");
   cfg->web_dir = strdup(NC_SOURCE_DIR "/web");
   cfg->max_static_file_bytes = NC_LIMIT_STATIC_FILE_BYTES;
+  cfg->db_cache_kib = NC_LIMIT_DB_CACHE_KIB;
   return cfg->host && cfg->db_path && cfg->scripts_dir && cfg->sql_dir && cfg->web_dir
              ? 0 : -1;
 }

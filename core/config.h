@@ -9,8 +9,8 @@
  *   web = "/srv/web"              (files for res.file; default <source>/web)
  *   max_header_bytes, max_body_bytes, header_timeout_ms, idle_timeout_ms,
  *   max_connections, max_pending_write_bytes, ws_max_message_bytes,
- *   ws_send_window_bytes, ws_stall_timeout_ms, max_static_file_bytes
- *   (limits.h)
+ *   ws_send_window_bytes, ws_stall_timeout_ms, max_static_file_bytes,
+ *   db_cache_kib   (limits.h)
  *
  * Keys it does not know (server policy for the scripts, such as channel
  * lifetimes) are kept and handed to Lua as core.config. */
@@ -45,6 +45,7 @@ typedef struct {
   size_t ws_send_window_bytes;
   unsigned ws_stall_timeout_ms;
   size_t max_static_file_bytes;
+  size_t db_cache_kib;
   nc_config_entry_t *extra; /* keys of the config file not named above */
   size_t extra_count;
 } nc_config_t;

@@ -77,12 +77,7 @@ nc_db_t *nc_db_open(const char *path, char **err) {
   }
   /* NORMAL in WAL mode survives a process crash (kill -9) with every
    * committed transaction; only an OS crash may lose the last ones. */
-  /* 32 MiB of page cache (SQLite's default is 2 MiB): a movie change
-   * fanned out to 10,000 subscriptions touches thousands of pages, and a
-   * cache that small made the same transaction spill and reread them.
-   * Pages are only allocated as they are used. */
   if (pragma_text(db->conn, "PRAGMA synchronous=NORMAL", NULL, 0) != 0 ||
-      pragma_text(db->conn, "PRAGMA cache_size=-32768", NULL, 0) != 0 ||
       pragma_text(db->conn, "PRAGMA foreign_keys=ON", NULL, 0) != 0) {
     *err = format_error("cannot configure database %s: %s", path,
                         sqlite3_errmsg(db->conn));
@@ -109,6 +104,13 @@ void nc_db_close(nc_db_t *db) {
   }
   if (db->conn) sqlite3_close(db->conn);
   free(db);
+}
+
+int nc_db_set_cache_kib(nc_db_t *db, size_t kib) {
+  char sql[64];
+  /* A negative cache_size is in KiB rather than pages. */
+  snprintf(sql, sizeof sql, "PRAGMA cache_size=-%zu", kib);
+  return pragma_text(db->conn, sql, NULL, 0);
 }
 
 sqlite3 *nc_db_sqlite(nc_db_t *db) { return db->conn; }

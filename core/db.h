@@ -4,6 +4,8 @@
 #ifndef NC_DB_H
 #define NC_DB_H
 
+#include <stddef.h>
+
 #include <sqlite3.h>
 
 typedef struct nc_db nc_db_t;
@@ -28,6 +30,10 @@ int nc_db_migrate(nc_db_t *db, const char *dir, char **err);
  * never finalize it. NULL with *err set (malloc'd) when it does not compile
  * or `sql` holds more than one statement. */
 sqlite3_stmt *nc_db_statement(nc_db_t *db, const char *sql, char **err);
+
+/* Sets the page cache to at most `kib` KiB (pages are allocated only as
+ * they are used). 0, or -1 when SQLite refuses. */
+int nc_db_set_cache_kib(nc_db_t *db, size_t kib);
 
 /* The raw connection, for sqlite3_errmsg, sqlite3_changes and friends. */
 sqlite3 *nc_db_sqlite(nc_db_t *db);

@@ -66,6 +66,15 @@
  * Crossed: tests/test_static.c. */
 #define NC_LIMIT_STATIC_FILE_BYTES (8 * 1024 * 1024)
 
+/* [db_cache_kib] SQLite's page cache (its default is 2 MiB). A movie
+ * change fanned out to 10,000 subscriptions touches thousands of pages; at
+ * 2 MiB the transaction spilled and reread them (measured: 290 ms against
+ * about 100 ms). It is also the most memory notifications waiting in the
+ * outbox can take: the cache is bounded, the rest stays on disk. Crossed:
+ * tests/e2e/test_websockets.py (a client that never reads, with a small
+ * cache, leaves the server's memory flat). */
+#define NC_LIMIT_DB_CACHE_KIB (32 * 1024)
+
 /* WAL pages (4 KiB each) after which a checkpoint is started on a worker
  * thread (core/checkpoint.h); SQLite's own default threshold. Not a config
  * key: it bounds the WAL file, not anything a client can push. Crossed:

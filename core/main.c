@@ -219,6 +219,9 @@ static int start(app_t *app, char **err) {
   if (prepare_db_path(app, err) != 0) return -1;
   app->db = nc_db_open(cfg->db_path, err);
   if (!app->db) return -1;
+  if (nc_db_set_cache_kib(app->db, cfg->db_cache_kib) != 0)
+    nc_log(NC_LOG_WARN, "db_cache_kib %zu refused: %s", cfg->db_cache_kib,
+           sqlite3_errmsg(nc_db_sqlite(app->db)));
   int migrated = nc_db_migrate(app->db, cfg->sql_dir, err);
   if (migrated < 0) return -1;
   app->checkpoint = nc_checkpoint_start(app->loop, nc_db_sqlite(app->db), cfg->db_path,
