@@ -64,7 +64,7 @@ local function sorted_names(params)
 end
 
 local function decode_channel(params)
-  local scalar = require("codec.representation")._scalar
+  local scalar = require("codec.representation").scalar
   local channel, data = {}, nil
   for _, name in ipairs(sorted_names(params)) do
     local spec = CREATE[name]

@@ -10,15 +10,23 @@
 -- numbers), an XML one is re-serialised with every namespace declaration
 -- in scope, so it stands alone.
 --
--- When the client asked for the other format, codec/representation converts
--- a notification with to_json / to_xml below: the generic XML <-> JSON
--- mapping of the OMA JSON rules [REST_NetAPI_Common], as the spec's
--- examples show it (D.12 for 6.3.5.1): elements and attributes become
--- members, text-only elements strings, repeated elements arrays; namespace
--- declarations and xsi:type attributes have no JSON form and are dropped.
+-- When the client asked for the other format, nc/outbox converts a
+-- notification with to_json / to_xml below. An enabler that knows the
+-- schema of its notifications registers it (M.register: the movies area
+-- does for movieNotification); a notification of a registered root is then
+-- read against that schema and written typed, as the enabler would have
+-- written it in the other format (ints as JSON numbers, its namespace,
+-- element order and attributes in XML, JSON null <-> xsi:nil). Any other
+-- notification, and one that does not fit its registered schema, is
+-- converted by the generic XML <-> JSON mapping of the OMA JSON rules
+-- [REST_NetAPI_Common], as the spec's examples show it (D.12 for
+-- 6.3.5.1): elements and attributes become members, text-only elements
+-- strings, repeated elements arrays; namespace declarations and xsi:type
+-- attributes have no JSON form and are dropped.
 local errors = require("codec.errors")
 local request = require("http.request")
 local json = require("codec.json")
+local representation = require("codec.representation")
 local xml = require("codec.xml")
 
 local M = {}
@@ -212,9 +220,70 @@ function M.list_from_json(text)
   return { notifications = list, ncListComplete = state.ncListComplete }
 end
 
+-- For codec/representation: the normalised notificationList value of the
+-- root element `node` (already known to be nc:notificationList): its
+-- ncListComplete, and every other child element a notification of some
+-- enabler, kept as standalone XML text.
+function M.list_from_xml(node)
+  local out = { notifications = {} }
+  for _, c in ipairs(node.children) do
+    if type(c) == "string" then
+      if c:find("%S") then
+        return nil, errors.new("SVC0002", "notificationList")
+      end
+    elseif c.localname == "ncListComplete" and c.ns == nil then
+      local v, err = representation.scalar("boolean", xml.text(c),
+        "notificationList.ncListComplete")
+      if err then
+        return nil, err
+      end
+      out.ncListComplete = v
+    else
+      out.notifications[#out.notifications + 1] = { root = c.localname,
+        format = "xml", body = xml.serialize(c) }
+    end
+  end
+  return out
+end
+
 ---------------------------------------------------------------------------
 -- Conversion between the two formats
 ---------------------------------------------------------------------------
+
+-- Root element name -> the codec/representation codec of its registered
+-- schema.
+local schemas = {}
+
+-- Registers `types` (a schema module as codec/representation.new takes
+-- it, whose roots include `root`) for the notifications whose root element
+-- is `root`; nil `types` removes the registration. Enablers call it at
+-- start (movies/subscriptions/api.lua), so that nothing here or in nc/
+-- needs to know them.
+function M.register(root, types)
+  if types == nil then
+    schemas[root] = nil
+    return
+  end
+  if not types.roots[root] then
+    error("the schema has no root element " .. tostring(root), 2)
+  end
+  schemas[root] = representation.new(types)
+end
+
+-- The item read against its registered schema: the codec and the value,
+-- or nil when there is no schema for its root or the item does not fit it
+-- (an XML one in another namespace, say).
+local function typed(item)
+  local codec = schemas[item.root]
+  if not codec then
+    return nil
+  end
+  local value = codec.read(item.format, item.root, item.body)
+  if value == nil then
+    return nil
+  end
+  return codec, value
+end
 
 local function local_name(qname)
   return qname:match(":(.*)$") or qname
@@ -271,6 +340,10 @@ function M.to_json(item)
   if item.format == "json" then
     return item.body
   end
+  local codec, value = typed(item)
+  if codec then
+    return (codec.encode("json", item.root, value))
+  end
   local node = assert(xml.parse(item.body))
   return json.encode({ [node.localname] = element_to_json(node) })
 end
@@ -320,10 +393,15 @@ local function json_to_xml(out, name, v, depth)
 end
 
 -- A notification item as one XML element (no XML declaration). A JSON
--- notification has no namespace to give it, so it comes out unqualified.
+-- notification without a registered schema has no namespace to give it,
+-- so it comes out unqualified.
 function M.to_xml(item)
   if item.format == "xml" then
     return item.body
+  end
+  local codec, value = typed(item)
+  if codec then
+    return codec.element(item.root, value)
   end
   local doc = assert(json.decode(item.body))
   local out = {}
@@ -342,6 +420,21 @@ function M.list_to_json(value)
     parts[#parts + 1] = '{"ncListComplete":' .. tostring(value.ncListComplete == true) .. "}"
   end
   return '{"notificationList":[' .. table.concat(parts, ",") .. "]}"
+end
+
+-- For codec/representation: the children of the nc:notificationList
+-- element of a notificationList value, each notification in XML
+-- (converted when stored as JSON), then ncListComplete when set.
+function M.list_to_xml(value)
+  local out = {}
+  for _, item in ipairs(value.notifications or {}) do
+    out[#out + 1] = M.to_xml(item)
+  end
+  if value.ncListComplete ~= nil then
+    out[#out + 1] = "<ncListComplete>" .. tostring(value.ncListComplete == true)
+      .. "</ncListComplete>"
+  end
+  return table.concat(out)
 end
 
 ---------------------------------------------------------------------------

@@ -1,12 +1,43 @@
--- The representations of the Notification Channel resources: content
--- negotiation, reading request bodies and writing response bodies in JSON,
--- XML or (for requests) application/x-www-form-urlencoded, all checked
--- against the schema of nc/types.lua.
+-- The representations of resources in JSON, XML and (for requests, where
+-- a schema offers it) application/x-www-form-urlencoded: content
+-- negotiation, reading request bodies and writing response bodies, all
+-- checked against a schema.
 --
--- Every format meets in one normalised value (see nc/types.lua): a Lua table
--- keyed by the spec's element names, ints as integers, booleans as
--- booleans, every repeatable element a sequence, absent optional elements
--- nil, channelData without any type field.
+-- The walk over the schema is one, whatever the schema: M.new(types) gives
+-- a codec for a types module (nc/types.lua for the Notification Channel,
+-- movies/subscriptions/types.lua for the movies API), which provides
+--
+--   NAMESPACE, PREFIX  the XML namespace of the root element and the
+--                      prefix written for it (children are unqualified)
+--   roots              root element name -> type name
+--   fields(name)       the elements of a type, in XML sequence order:
+--                      { name, kind, required, repeatable, nillable }
+--                      (nillable: JSON null <-> xsi:nil="true", kept in
+--                      the value as codec/json's null; never repeatable)
+--   is_scalar(kind)    true for "string", "int", ... (see scalar below)
+--   attributes         (optional) type name -> true for types whose
+--                      elements XML carries as attributes (common:Link)
+--
+-- and, optionally, hooks for what a plain walk cannot do (the NC schema
+-- uses them all; nc/types.lua says why):
+--
+--   DECLARE_XSI        true: every root declares the xsi prefix; else only
+--                      a document that writes xsi:nil does
+--   abstract           type name -> { discriminator, concrete(v),
+--                      xsi_name(v) }: an element of that kind has the type
+--                      concrete(v) returns (name, known), v being the value
+--                      of its sibling `discriminator` (read first); in XML
+--                      its xsi:type, when present, must name xsi_name(v)
+--                      in NAMESPACE, and is written when `known`
+--   opaque             type name -> { from_json(text), from_xml(node),
+--                      to_json(value) -> text, to_xml(value) -> children,
+--                      empty() }: roots read and written by other code
+--   may_be_empty       root name -> true: an empty body is the empty value
+--   decode_form(body, root)  reads a form body (opts.form of decode)
+--
+-- Every format meets in one normalised value: a Lua table keyed by the
+-- schema's element names, ints as integers, booleans as booleans, every
+-- repeatable element a sequence, absent optional elements nil.
 --
 -- Errors in input name the offending element by its path from the root
 -- element, without the root and without indices, joined with ".":
@@ -14,12 +45,13 @@
 -- "notificationChannel.channelData.maxNotifications". The root element
 -- itself is named by its own name ("notificationChannel") when it is
 -- missing, of the wrong kind or replaced by another root.
+--
+-- This module's own decode, encode and response are those of the
+-- Notification Channel codec (M.new(nc/types.lua)), which nc/ calls.
 local errors = require("codec.errors")
 local request = require("http.request")
 local json = require("codec.json")
-local notification = require("codec.notification")
 local xml = require("codec.xml")
-local types = require("nc.types")
 
 local M = {}
 
@@ -137,6 +169,9 @@ end
 
 -- Reads a scalar of `kind` from `v` (a string from XML or form input, or any
 -- JSON value). Returns the normalised value, or nil and SVC0002 at `path`.
+-- "int" (xsd:int) and "boolean" are typed; every other kind ("string",
+-- "anyURI", "date", "dateTime", ...) is text, whitespace-collapsed unless
+-- it is "string". codec/form and codec/notification read with it too.
 local function scalar(kind, v, path)
   local tv = type(v)
   if kind == "int" then
@@ -164,7 +199,7 @@ local function scalar(kind, v, path)
     end
     return bad(path)
   end
-  -- string, anyURI, dateTime. A JSON number where a string stands is read
+  -- Text kinds. A JSON number where a string stands is read
   -- as its text: the OMA JSON rules make every XML value a string, and a
   -- client writing clientCorrelator: 123 means "123".
   if tv == "number" then
@@ -183,27 +218,51 @@ local function scalar(kind, v, path)
   end
   return v
 end
-M._scalar = scalar
+M.scalar = scalar
 
 ---------------------------------------------------------------------------
--- JSON input
+-- The schema
 ---------------------------------------------------------------------------
 
-local from_json_type
+local function root_type(S, root, level)
+  local type_name = S.roots[root]
+  if not type_name then
+    error("unknown root element " .. tostring(root) .. " of " .. tostring(S.NAMESPACE),
+      level + 1)
+  end
+  return type_name
+end
 
--- The fields of a type with channelType first: channelData's type depends
--- on it, in JSON and in XML alike. Worked out once per type, not per
+-- The hook of an abstract kind, or nil.
+local function abstract_of(S, kind)
+  return S.abstract and S.abstract[kind]
+end
+
+-- The fields of a type with the discriminators of its abstract elements
+-- first (NC: channelType before channelData), since their type depends on
+-- them in JSON and in XML alike. Worked out once per type, not per
 -- request.
 local ordered_fields = setmetatable({}, { __mode = "k" })
-local function channel_type_first(fields)
-  if ordered_fields[fields] then
-    return ordered_fields[fields]
+local function read_order(S, fields)
+  local ordered = ordered_fields[fields]
+  if ordered then
+    return ordered
   end
-  local ordered = {}
+  local first = {}
   for _, f in ipairs(fields) do
-    if f.name == "channelType" then
-      table.insert(ordered, 1, f)
-    else
+    local a = abstract_of(S, f.kind)
+    if a then
+      first[a.discriminator] = true
+    end
+  end
+  ordered = {}
+  for _, f in ipairs(fields) do
+    if first[f.name] then
+      ordered[#ordered + 1] = f
+    end
+  end
+  for _, f in ipairs(fields) do
+    if not first[f.name] then
       ordered[#ordered + 1] = f
     end
   end
@@ -211,35 +270,60 @@ local function channel_type_first(fields)
   return ordered
 end
 
--- A JSON value for the element `f` at `path`: the normalised value or nil
--- and an error. `ctx` is the enclosing object (channelData reads its
--- sibling channelType).
-local function from_json_element(f, v, path, ctx)
-  local kind = f.kind
-  if kind == "ChannelData" then
-    kind = types.channel_data(ctx.channelType)
+-- The fields of a type by element name.
+local fields_by_name = setmetatable({}, { __mode = "k" })
+local function by_name(fields)
+  local t = fields_by_name[fields]
+  if not t then
+    t = {}
+    for _, f in ipairs(fields) do
+      t[f.name] = f
+    end
+    fields_by_name[fields] = t
   end
-  if types.is_scalar(kind) then
+  return t
+end
+
+-- The kind an element of field `f` has among `siblings` (the values of
+-- the other elements of its parent): its own, or for an abstract kind the
+-- concrete type, with the hook and whether the type is a known one.
+local function kind_of(S, f, siblings)
+  local a = abstract_of(S, f.kind)
+  if not a then
+    return f.kind
+  end
+  local kind, known = a.concrete(siblings[a.discriminator])
+  return kind, a, known
+end
+
+---------------------------------------------------------------------------
+-- JSON input
+---------------------------------------------------------------------------
+
+local from_json_type
+
+-- A JSON value for the element `f` at `path`: the normalised value or nil
+-- and an error. `siblings` is the enclosing object read so far.
+local function from_json_element(S, f, v, path, siblings)
+  local kind = kind_of(S, f, siblings)
+  if S.is_scalar(kind) then
     return scalar(kind, v, path)
   end
-  return from_json_type(kind, v, path)
+  return from_json_type(S, kind, v, path)
 end
 
 -- A JSON object against the type `name`. `path` is the object's path ("" for
 -- the root element), `label` what an error about the object itself names
 -- (the root element's name for the root).
-from_json_type = function(name, obj, path, label)
+from_json_type = function(S, name, obj, path, label)
   if obj == json.null then
     obj = {}
   end
   if not json.is_object(obj) then
     return bad(label or path)
   end
-  local fields = types.fields(name)
-  local known = {}
-  for _, f in ipairs(fields) do
-    known[f.name] = true
-  end
+  local fields = S.fields(name)
+  local known = by_name(fields)
   local unknown = {}
   for k in pairs(obj) do
     if not known[k] then
@@ -252,10 +336,12 @@ from_json_type = function(name, obj, path, label)
     return bad(join(path, unknown[1]))
   end
   local out = {}
-  for _, f in ipairs(channel_type_first(fields)) do
+  for _, f in ipairs(read_order(S, fields)) do
     local v = obj[f.name]
     local p = join(path, f.name)
-    if v == nil or v == json.null then
+    if v == json.null and f.nillable then
+      out[f.name] = json.null
+    elseif v == nil or v == json.null then
       if f.required then
         return bad(p)
       end
@@ -271,7 +357,7 @@ from_json_type = function(name, obj, path, label)
       end
       local list = {}
       for i, item in ipairs(items) do
-        local value, err = from_json_element(f, item, p, out)
+        local value, err = from_json_element(S, f, item, p, out)
         if err then
           return nil, err
         end
@@ -279,7 +365,7 @@ from_json_type = function(name, obj, path, label)
       end
       out[f.name] = list
     else
-      local value, err = from_json_element(f, v, p, out)
+      local value, err = from_json_element(S, f, v, p, out)
       if err then
         return nil, err
       end
@@ -290,7 +376,7 @@ from_json_type = function(name, obj, path, label)
 end
 
 -- Decodes JSON `text` whose root must be `root`.
-local function decode_json(text, root)
+local function decode_json(S, text, root)
   local doc, err = json.decode(text)
   if err then
     return nil, err
@@ -311,17 +397,12 @@ local function decode_json(text, root)
     table.sort(keys)
     return bad(keys[1])
   end
-  local type_name = types.roots[root]
-  if not type_name then
-    error("unknown NC root element " .. tostring(root), 3)
+  local type_name = root_type(S, root, 2)
+  local opaque = S.opaque and S.opaque[type_name]
+  if opaque then
+    return opaque.from_json(text)
   end
-  if type_name == "NotificationList" then
-    -- Its notifications are cut out of the text as sent (codec/notification):
-    -- an array of one-key objects (D.13), an object of them (D.12), null
-    -- (D.14).
-    return notification.list_from_json(text)
-  end
-  return from_json_type(type_name, doc[root], "", root)
+  return from_json_type(S, type_name, doc[root], "", root)
 end
 
 ---------------------------------------------------------------------------
@@ -349,67 +430,64 @@ local function to_json_scalar(kind, v, path)
   return v
 end
 
-local function to_json_element(f, v, path, ctx)
-  local kind = f.kind
-  if kind == "ChannelData" then
-    kind = types.channel_data(ctx.channelType)
+local function to_json_element(S, f, v, path, siblings)
+  if v == json.null and f.nillable then
+    return json.null
   end
-  if types.is_scalar(kind) then
+  local kind = kind_of(S, f, siblings)
+  if S.is_scalar(kind) then
     return to_json_scalar(kind, v, path)
   end
-  return to_json_type(kind, v, path)
+  return to_json_type(S, kind, v, path)
 end
 
--- The JSON (a codec/json value) of `value` of type `name`. A value that
--- does not fit the schema is a bug in the caller: it raises.
-to_json_type = function(name, value, path)
+-- Raises unless `value` is a table holding only elements of type `name`.
+local function check_keys(S, name, value, path)
   if type(value) ~= "table" then
     error("element " .. path .. " must be a table", 0)
   end
-  local fields = types.fields(name)
-  local known = {}
-  for _, f in ipairs(fields) do
-    known[f.name] = true
-  end
+  local known = by_name(S.fields(name))
   for k in pairs(value) do
     if not known[k] then
       error("element " .. join(path, tostring(k)) .. " is not in type " .. name, 0)
     end
   end
+end
+
+-- The JSON (a codec/json value) of `value` of type `name`. A value that
+-- does not fit the schema is a bug in the caller: it raises.
+to_json_type = function(S, name, value, path)
+  check_keys(S, name, value, path)
   local out = json.object()
-  for _, f in ipairs(fields) do
+  for _, f in ipairs(S.fields(name)) do
     local v = value[f.name]
     local p = join(path, f.name)
     if f.repeatable then
+      -- API.md 2: an element that may repeat is always an array.
       local list = json.array()
       for i, item in ipairs(v or {}) do
-        list[i] = to_json_element(f, item, p, value)
+        list[i] = to_json_element(S, f, item, p, value)
       end
       out[f.name] = list
     elseif v ~= nil then
-      out[f.name] = to_json_element(f, v, p, value)
+      out[f.name] = to_json_element(S, f, v, p, value)
     end
   end
   return out
 end
 
-local function encode_json(root, value)
-  local type_name = types.roots[root]
-  if not type_name then
-    error("unknown NC root element " .. tostring(root), 3)
+local function encode_json(S, root, value)
+  local type_name = root_type(S, root, 3)
+  local opaque = S.opaque and S.opaque[type_name]
+  if opaque then
+    return opaque.to_json(value)
   end
-  if type_name == "NotificationList" then
-    return notification.list_to_json(value)
-  end
-  return json.encode({ [root] = to_json_type(type_name, value, root) })
+  return json.encode({ [root] = to_json_type(S, type_name, value, root) })
 end
 
 ---------------------------------------------------------------------------
 -- XML input and output (OMA NC 5.2.1, section 6 examples)
 ---------------------------------------------------------------------------
-
-local NC_NS = types.NAMESPACE
-local COMMON_NS = "urn:oma:xml:rest:netapi:common:1"
 
 -- True for attributes a schema element may carry besides its content:
 -- namespace declarations and the xsi ones (type, nil, schemaLocation).
@@ -421,72 +499,81 @@ local function is_meta_attribute(node, a)
   return p ~= nil and node.scope[p] == xml.XSI_NS
 end
 
+-- True when `node` says xsi:nil="true" (XML Schema 1, 2.6.2).
+local function is_nil(node)
+  local v = xml.attribute(node, xml.XSI_NS, "nil")
+  if v == nil then
+    return false
+  end
+  v = collapse(v)
+  return v == "true" or v == "1"
+end
+
 local from_xml_type
 
--- The concrete channel data type of a channelData element, checked
+-- The concrete type of an element of abstract kind (hook `a`), checked
 -- against its xsi:type (OMA NC 5.2.2.2: "the type is identified by the
--- xsi:type attribute"). A channelData without xsi:type is read as its
--- channelType says.
-local function channel_data_type(node, channel_type, path)
-  local type_name = types.channel_data(channel_type)
+-- xsi:type attribute"). Without xsi:type it is what the discriminator
+-- says.
+local function concrete_type(S, a, node, siblings, path)
+  local disc = siblings[a.discriminator]
+  local type_name = a.concrete(disc)
   local xsi_type = xml.attribute(node, xml.XSI_NS, "type")
   if xsi_type == nil then
     return type_name
   end
   local ns, localname = xml.resolve_qname(node, xsi_type)
-  if ns ~= NC_NS or localname ~= tostring(channel_type) .. "Data" then
+  if ns ~= S.NAMESPACE or localname ~= a.xsi_name(disc) then
     return bad(path)
   end
   return type_name
 end
 
-local function from_xml_element(f, node, path, ctx)
+local function from_xml_element(S, f, node, path, siblings)
   local kind = f.kind
-  if kind == "ChannelData" then
+  local a = abstract_of(S, kind)
+  if a then
     local err
-    kind, err = channel_data_type(node, ctx.channelType, path)
+    kind, err = concrete_type(S, a, node, siblings, path)
     if not kind then
       return nil, err
     end
   end
-  if types.is_scalar(kind) then
+  if f.nillable and is_nil(node) then
+    -- A nil element has no content (XML Schema 1, 3.3.4).
+    if #xml.elements(node) > 0 or xml.text(node):find("%S") then
+      return bad(path)
+    end
+    return json.null
+  end
+  if S.is_scalar(kind) then
     if #xml.elements(node) > 0 then
       return bad(path)
     end
-    for _, a in ipairs(node.attrs) do
-      if not is_meta_attribute(node, a) then
+    for _, at in ipairs(node.attrs) do
+      if not is_meta_attribute(node, at) then
         return bad(path)
       end
     end
     return scalar(kind, xml.text(node), path)
   end
-  return from_xml_type(kind, node, path)
+  return from_xml_type(S, kind, node, path)
 end
 
 -- The element `node` against the type `name`; `path` and `label` as for
 -- from_json_type. Child elements are unqualified (as in every example of
--- section 6); their order is not enforced.
-from_xml_type = function(name, node, path, label)
-  local fields = types.fields(name)
-  local by_name = {}
-  for _, f in ipairs(fields) do
-    by_name[f.name] = f
-  end
+-- OMA NC section 6); their order is not enforced.
+from_xml_type = function(S, name, node, path, label)
+  local fields = S.fields(name)
+  local known = by_name(fields)
   local found = {}
-  if types.attributes[name] then
-    for _, a in ipairs(node.attrs) do
-      if not is_meta_attribute(node, a) then
-        if not by_name[a.name] then
-          return bad(join(path, a.name))
-        end
-        found[a.name] = { a.value }
+  local as_attributes = S.attributes and S.attributes[name]
+  for _, at in ipairs(node.attrs) do
+    if not is_meta_attribute(node, at) then
+      if not (as_attributes and known[at.name]) then
+        return bad(join(path, at.name))
       end
-    end
-  else
-    for _, a in ipairs(node.attrs) do
-      if not is_meta_attribute(node, a) then
-        return bad(join(path, a.name))
-      end
+      found[at.name] = { at.value }
     end
   end
   for _, c in ipairs(node.children) do
@@ -495,7 +582,7 @@ from_xml_type = function(name, node, path, label)
         return bad(label or path)
       end
     else
-      local f = by_name[c.localname]
+      local f = known[c.localname]
       if not f or c.ns ~= nil then
         return bad(join(path, c.localname))
       end
@@ -510,7 +597,7 @@ from_xml_type = function(name, node, path, label)
     end
   end
   local out = {}
-  for _, f in ipairs(channel_type_first(fields)) do
+  for _, f in ipairs(read_order(S, fields)) do
     local list = found[f.name]
     local p = join(path, f.name)
     if not list then
@@ -527,7 +614,7 @@ from_xml_type = function(name, node, path, label)
         if type(item) == "string" then -- an attribute value
           v, err = scalar(f.kind, item, p)
         else
-          v, err = from_xml_element(f, item, p, out)
+          v, err = from_xml_element(S, f, item, p, out)
         end
         if err then
           return nil, err
@@ -544,45 +631,26 @@ from_xml_type = function(name, node, path, label)
   return out
 end
 
--- The notificationList root: its ncListComplete, and every other child
--- element a notification of some enabler, kept as standalone XML text.
-local function notification_list_from_xml(node)
-  local out = { notifications = {} }
-  for _, c in ipairs(node.children) do
-    if type(c) == "string" then
-      if c:find("%S") then
-        return bad("notificationList")
-      end
-    elseif c.localname == "ncListComplete" and c.ns == nil then
-      local v, err = scalar("boolean", xml.text(c), "notificationList.ncListComplete")
-      if err then
-        return nil, err
-      end
-      out.ncListComplete = v
-    else
-      out.notifications[#out.notifications + 1] = { root = c.localname,
-        format = "xml", body = xml.serialize(c) }
-    end
+-- The root element `node` as the root `root`.
+local function from_xml_root(S, node, root)
+  if node.localname ~= root or node.ns ~= S.NAMESPACE then
+    return bad(root)
   end
-  return out
+  local type_name = root_type(S, root, 3)
+  local opaque = S.opaque and S.opaque[type_name]
+  if opaque then
+    return opaque.from_xml(node)
+  end
+  return from_xml_type(S, type_name, node, "", root)
 end
 
-local function decode_xml(text, root)
+local function decode_xml(S, text, root)
   local node, err = xml.parse(text)
   if not node then
     return nil, err
   end
-  if node.localname ~= root or node.ns ~= NC_NS then
-    return bad(root)
-  end
-  local type_name = types.roots[root]
-  if type_name == "NotificationList" then
-    return notification_list_from_xml(node)
-  end
-  return from_xml_type(type_name, node, "", root)
+  return from_xml_root(S, node, root)
 end
-
-local to_xml_type
 
 local function to_xml_scalar(kind, v, path)
   v = to_json_scalar(kind, v, path)
@@ -594,22 +662,11 @@ local function to_xml_scalar(kind, v, path)
   return v
 end
 
--- Appends to `out` the children of `value` of type `name`, in schema order.
-to_xml_type = function(out, name, value, path)
-  if type(value) ~= "table" then
-    error("element " .. path .. " must be a table", 0)
-  end
-  local fields = types.fields(name)
-  local known = {}
-  for _, f in ipairs(fields) do
-    known[f.name] = true
-  end
-  for k in pairs(value) do
-    if not known[k] then
-      error("element " .. join(path, tostring(k)) .. " is not in type " .. name, 0)
-    end
-  end
-  for _, f in ipairs(fields) do
+-- Appends to `out` the children of `value` of type `name`, in schema
+-- order. Sets st.xsi when it writes an xsi attribute.
+local function to_xml_type(S, out, name, value, path, st)
+  check_keys(S, name, value, path)
+  for _, f in ipairs(S.fields(name)) do
     local v = value[f.name]
     local p = join(path, f.name)
     local items = v
@@ -617,21 +674,22 @@ to_xml_type = function(out, name, value, path)
       items = { v }
     end
     for _, item in ipairs(items or {}) do
-      local kind = f.kind
+      local kind, a, known = kind_of(S, f, value)
       local attrs = ""
-      if kind == "ChannelData" then
-        local concrete, known_type = types.channel_data(value.channelType)
-        kind = concrete
-        if known_type then
-          attrs = ' xsi:type="' .. types.PREFIX .. ":" .. concrete .. '"'
-        end
+      if a and known then
+        attrs = ' xsi:type="' .. S.PREFIX .. ":" .. a.xsi_name(value[a.discriminator]) .. '"'
+        st.xsi = true
       end
-      if types.is_scalar(kind) then
+      if item == json.null and f.nillable then
+        out[#out + 1] = "<" .. f.name .. ' xsi:nil="true"/>'
+        st.xsi = true
+      elseif S.is_scalar(kind) then
         out[#out + 1] = "<" .. f.name .. attrs .. ">"
           .. xml.escape(to_xml_scalar(kind, item, p)) .. "</" .. f.name .. ">"
-      elseif types.attributes[kind] then
+      elseif S.attributes and S.attributes[kind] then
+        check_keys(S, kind, item, p)
         out[#out + 1] = "<" .. f.name
-        for _, af in ipairs(types.fields(kind)) do
+        for _, af in ipairs(S.fields(kind)) do
           if item[af.name] ~= nil then
             out[#out + 1] = " " .. af.name .. '="'
               .. xml.escape_attr(to_xml_scalar(af.kind, item[af.name], join(p, af.name))) .. '"'
@@ -640,40 +698,37 @@ to_xml_type = function(out, name, value, path)
         out[#out + 1] = "/>"
       else
         out[#out + 1] = "<" .. f.name .. attrs .. ">"
-        to_xml_type(out, kind, item, p)
+        to_xml_type(S, out, kind, item, p, st)
         out[#out + 1] = "</" .. f.name .. ">"
       end
     end
   end
 end
 
-local ROOT_DECLS = ' xmlns:' .. types.PREFIX .. '="' .. NC_NS .. '" xmlns:xsi="'
-  .. xml.XSI_NS .. '"'
+local XSI_DECL = ' xmlns:xsi="' .. xml.XSI_NS .. '"'
 
-local function encode_xml(root, value)
-  local type_name = types.roots[root]
-  if not type_name then
-    error("unknown NC root element " .. tostring(root), 3)
-  end
-  local tag = types.PREFIX .. ":" .. root
-  local out = { xml.DECLARATION, "<", tag, ROOT_DECLS, ">" }
-  if type_name == "NotificationList" then
-    for _, item in ipairs(value.notifications or {}) do
-      out[#out + 1] = notification.to_xml(item)
-    end
-    if value.ncListComplete ~= nil then
-      out[#out + 1] = "<ncListComplete>" .. tostring(value.ncListComplete == true)
-        .. "</ncListComplete>"
-    end
+-- The root element `root` holding `value`, without an XML declaration:
+-- <prefix:root xmlns:prefix="NAMESPACE" [xmlns:xsi="..."]>...</prefix:root>.
+local function xml_element(S, root, value)
+  local type_name = root_type(S, root, 3)
+  local opaque = S.opaque and S.opaque[type_name]
+  local st = { xsi = false }
+  local body
+  if opaque then
+    body = opaque.to_xml(value)
   else
-    to_xml_type(out, type_name, value, root)
+    local out = {}
+    to_xml_type(S, out, type_name, value, root, st)
+    body = table.concat(out)
   end
-  out[#out + 1] = "</" .. tag .. ">"
-  return table.concat(out)
+  local tag = S.PREFIX .. ":" .. root
+  return "<" .. tag .. " xmlns:" .. S.PREFIX .. '="' .. xml.escape_attr(S.NAMESPACE) .. '"'
+    .. ((S.DECLARE_XSI or st.xsi) and XSI_DECL or "") .. ">" .. body .. "</" .. tag .. ">"
 end
 
 -- OMA NC 6.1.5.4.2 and 6.1.5.7.2: requestError in the common namespace,
 -- its exception unqualified, one <variables> per variable.
+local COMMON_NS = "urn:oma:xml:rest:netapi:common:1"
 local function xml_error_body(err)
   local out = { xml.DECLARATION,
     '<common:requestError xmlns:common="', COMMON_NS, '">',
@@ -692,43 +747,35 @@ end
 ---------------------------------------------------------------------------
 
 -- The empty value of a root: what an empty body means where one is allowed.
-local function empty_value(root)
-  if types.roots[root] == "NotificationList" then
-    return { notifications = {} }
+local function empty_value(S, root)
+  local opaque = S.opaque and S.opaque[S.roots[root]]
+  if opaque then
+    return opaque.empty()
   end
   return {}
 end
 
--- Decodes the body of `req` as the root element `root`; see the header of
--- this file and nc/types.lua for the value. opts (optional):
---   form = true         also accept application/x-www-form-urlencoded
---                       (OMA NC Appendix C: channel creation and long poll)
---   allow_empty = true  an empty body gives the empty value instead of
---                       SVC0002 naming the root. Always the case for
---                       longPollingRequestParameters, an empty type (C.2:
---                       "an empty string in this version").
-function M.decode(req, root, opts)
+local function decode(S, req, root, opts)
   opts = opts or {}
-  if not types.roots[root] then
-    error("unknown NC root element " .. tostring(root), 2)
-  end
+  root_type(S, root, 3)
   local body = req.body or ""
   local content_type = req.headers and req.headers["content-type"]
   if not body:find("%S") then
-    if opts.allow_empty or root == "longPollingRequestParameters" then
-      return empty_value(root)
+    if opts.allow_empty or (S.may_be_empty and S.may_be_empty[root]) then
+      return empty_value(S, root)
     end
     return bad(root)
   end
+  local form = opts.form and S.decode_form
   local media = request.media_type(content_type)
   if media == M.JSON then
-    return decode_json(body, root)
+    return decode_json(S, body, root)
   elseif media == M.XML or media == "text/xml" then
-    return decode_xml(body, root)
-  elseif media == M.FORM and opts.form then
-    return require("codec.form").decode(body, root)
+    return decode_xml(S, body, root)
+  elseif media == M.FORM and form then
+    return form(body, root)
   end
-  local accepted = OFFERED .. (opts.form and (", " .. M.FORM) or "")
+  local accepted = OFFERED .. (form and (", " .. M.FORM) or "")
   return nil, errors.new("SVC3002", content_type or "(none)", accepted)
 end
 
@@ -736,16 +783,13 @@ end
 -- Responses
 ---------------------------------------------------------------------------
 
--- The body of `value` (the root element `root`) in `format` ("json" or
--- "xml"), and its Content-Type. Raises when the value does not fit the
--- schema: that is a bug in the caller, not in the client.
-function M.encode(format, root, value)
+local function encode(S, format, root, value)
   if format == "xml" then
-    return encode_xml(root, value), M.XML
+    return xml.DECLARATION .. xml_element(S, root, value), M.XML
   elseif format == "json" or format == nil then
-    return encode_json(root, value), M.JSON
+    return encode_json(S, root, value), M.JSON
   end
-  error("unknown format " .. tostring(format), 2)
+  error("unknown format " .. tostring(format), 3)
 end
 
 local function with_headers(extra, content_type)
@@ -766,15 +810,9 @@ local function with_headers(extra, content_type)
   return h
 end
 
--- A response holding `value` as the root element `root` in `format`.
-function M.response(status, format, root, value, extra_headers)
-  local body, content_type = M.encode(format, root, value)
-  return { status = status, headers = with_headers(extra_headers, content_type),
-    body = body }
-end
-
 -- The requestError response for an error of codec/errors in `format`
--- (JSON when nil): OMA NC 6.1.5.7 (XML) and D.8 (JSON).
+-- (JSON when nil): OMA NC 6.1.5.7 (XML) and D.8 (JSON). The same for
+-- every schema.
 function M.error_response(err, format, extra_headers)
   local body, content_type
   if format == "xml" then
@@ -786,5 +824,89 @@ function M.error_response(err, format, extra_headers)
     body = body }
 end
 
+---------------------------------------------------------------------------
+-- Codecs
+---------------------------------------------------------------------------
+
+-- A codec for the schema `types` (see the header): a table of functions
+--
+--   decode(req, root, opts)  the body of `req` as the root element `root`:
+--       the normalised value, or nil and the error to answer (400 SVC0002
+--       naming the element at fault, or the root for an empty body; 400
+--       SVC0001 for a body that is not JSON or XML; 415 SVC3002 for
+--       another Content-Type). opts (optional):
+--         form = true         also accept application/x-www-form-urlencoded
+--                             where the schema has decode_form
+--         allow_empty = true  an empty body gives the empty value
+--   encode(format, root, value)  the body of `value` in `format` ("json"
+--       or "xml"; JSON when nil) and its Content-Type. Raises when the
+--       value does not fit the schema: a bug in the caller, not the client.
+--   response(status, format, root, value, extra_headers)  a response
+--       holding it, with Content-Type and Vary: Accept
+--   read(format, root, text)  the value of a document without its
+--       request around it (no Content-Type, no empty-body rule)
+--   element(root, value)  the XML root element alone, without the XML
+--       declaration (to embed it in another document)
+--   negotiate, error_response  this module's, the same for every schema
+--   types, JSON, XML, FORM
+function M.new(types)
+  for _, k in ipairs({ "NAMESPACE", "PREFIX", "roots", "fields", "is_scalar" }) do
+    if types[k] == nil then
+      error("a types module needs " .. k, 2)
+    end
+  end
+  local S = types
+  local c = { types = S, JSON = M.JSON, XML = M.XML, FORM = M.FORM,
+    negotiate = M.negotiate, error_response = M.error_response }
+  function c.decode(req, root, opts)
+    return decode(S, req, root, opts)
+  end
+  function c.encode(format, root, value)
+    return encode(S, format, root, value)
+  end
+  function c.response(status, format, root, value, extra_headers)
+    local body, content_type = encode(S, format, root, value)
+    return { status = status, headers = with_headers(extra_headers, content_type),
+      body = body }
+  end
+  function c.read(format, root, text)
+    root_type(S, root, 2)
+    if format == "json" then
+      return decode_json(S, text, root)
+    elseif format == "xml" then
+      return decode_xml(S, text, root)
+    end
+    error("unknown format " .. tostring(format), 2)
+  end
+  function c.element(root, value)
+    return xml_element(S, root, value)
+  end
+  return c
+end
+
+-- The Notification Channel codec, built on first use: nc/types.lua needs
+-- codec/notification, which needs this module, so it cannot be required
+-- while this one loads.
+local nc_codec
+local function nc()
+  if not nc_codec then
+    nc_codec = M.new(require("nc.types"))
+  end
+  return nc_codec
+end
+
+-- decode, encode and response of the Notification Channel codec (see
+-- M.new): what nc/ calls.
+function M.decode(req, root, opts)
+  return nc().decode(req, root, opts)
+end
+
+function M.encode(format, root, value)
+  return nc().encode(format, root, value)
+end
+
+function M.response(status, format, root, value, extra_headers)
+  return nc().response(status, format, root, value, extra_headers)
+end
 
 return M

@@ -29,8 +29,13 @@
 --                           | "xml", body = "<the notification alone>" }, ... },
 --       ncListComplete = true | false | nil }
 --   `notifications` is a sequence of what codec/notification.split returns;
---   codec/representation embeds each body, converting it when its format is
---   not the one asked for.
+--   codec/notification reads and writes it (M.opaque below), embedding each
+--   body, converted when its format is not the one asked for.
+--
+-- The hooks at the end of this file tell codec/representation about both.
+local form = require("codec.form")
+local notification = require("codec.notification")
+
 local M = {}
 
 M.NAMESPACE = "urn:oma:xml:rest:netapi:notificationchannel:1"
@@ -188,5 +193,48 @@ local SCALARS = { string = true, anyURI = true, int = true, boolean = true,
 function M.is_scalar(kind)
   return SCALARS[kind] == true
 end
+
+---------------------------------------------------------------------------
+-- Hooks for codec/representation: what a walk over the tables above cannot
+-- do alone (see that file's header for their shape).
+---------------------------------------------------------------------------
+
+-- Every NC document declares the xsi prefix on its root, whether or not
+-- it writes an xsi:type, as the spec's examples do.
+M.DECLARE_XSI = true
+
+-- ChannelData (see the top of this file): its type follows channelType;
+-- XML names it xsi:type="nc:<channelType>Data", written only for the
+-- channel types the spec defines.
+M.abstract = {
+  ChannelData = {
+    discriminator = "channelType",
+    concrete = M.channel_data,
+    xsi_name = function(channel_type)
+      return tostring(channel_type) .. "Data"
+    end,
+  },
+}
+
+-- NotificationList (see the top of this file), read and written by
+-- codec/notification: its items are other enablers' notifications.
+M.opaque = {
+  NotificationList = {
+    from_json = notification.list_from_json,
+    from_xml = notification.list_from_xml,
+    to_json = notification.list_to_json,
+    to_xml = notification.list_to_xml,
+    empty = function()
+      return { notifications = {} }
+    end,
+  },
+}
+
+-- OMA NC C.2: "an empty string in this version". A long poll may come
+-- without a body whatever its Content-Type.
+M.may_be_empty = { longPollingRequestParameters = true }
+
+-- Appendix C: channel creation and long polls may be form bodies.
+M.decode_form = form.decode
 
 return M

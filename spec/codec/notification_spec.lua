@@ -189,6 +189,100 @@ describe("codec.notification", function()
     end)
   end)
 
+  describe("conversion with a registered schema", function()
+    -- An enabler's notification schema, in the shape codec/representation
+    -- takes: an int, a repeated string, a nillable element, a Link.
+    local T = {
+      NAMESPACE = "urn:test:weather",
+      PREFIX = "w",
+      roots = { weatherNotification = "WeatherNotification", other = "Other" },
+      types = {
+        WeatherNotification = {
+          { name = "station", kind = "string", required = true, repeatable = false },
+          { name = "degrees", kind = "int", required = true, repeatable = false },
+          { name = "warning", kind = "string", required = false, repeatable = true },
+          { name = "wind", kind = "string", required = false, repeatable = false, nillable = true },
+          { name = "link", kind = "Link", required = false, repeatable = false },
+        },
+        Link = {
+          { name = "rel", kind = "string", required = true, repeatable = false },
+          { name = "href", kind = "string", required = true, repeatable = false },
+        },
+        Other = {},
+      },
+      attributes = { Link = true },
+    }
+    function T.fields(name) return assert(T.types[name]) end
+    function T.is_scalar(kind) return kind == "string" or kind == "int" end
+
+    local XML_FORM = '<w:weatherNotification xmlns:w="urn:test:weather"'
+      .. ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+      .. "<station>Oslo</station><degrees>-3</degrees><warning>ice</warning>"
+      .. '<wind xsi:nil="true"/><link rel="station" href="http://w/oslo"/></w:weatherNotification>'
+    local JSON_FORM = '{"weatherNotification":{"degrees":-3,"link":{"href":"http://w/oslo",'
+      .. '"rel":"station"},"station":"Oslo","warning":["ice"],"wind":null}}'
+
+    local function item(format, body)
+      return { root = "weatherNotification", format = format, body = body }
+    end
+
+    before_each(function()
+      notification.register("weatherNotification", T)
+    end)
+    after_each(function()
+      notification.register("weatherNotification", nil)
+    end)
+
+    it("writes XML as JSON by the schema: ints numbers, one repeat an array, nil null", function()
+      assert.equal(JSON_FORM, notification.to_json(item("xml", XML_FORM)))
+    end)
+
+    it("writes JSON as XML by the schema: namespace, order, attributes, xsi:nil", function()
+      assert.equal(XML_FORM, notification.to_xml(item("json",
+        '{"weatherNotification":{"wind":null,"warning":"ice","station":"Oslo",'
+        .. '"link":{"rel":"station","href":"http://w/oslo"},"degrees":"-3"}}')))
+    end)
+
+    it("passes a notification on untouched in its own format", function()
+      assert.equal(XML_FORM, notification.to_xml(item("xml", XML_FORM)))
+      assert.equal('{"weatherNotification": 1}', notification.to_json(item("json",
+        '{"weatherNotification": 1}')))
+    end)
+
+    it("converts generically what does not fit the schema", function()
+      -- No degrees; another namespace; an element the schema lacks.
+      assert.equal("<weatherNotification><station>Oslo</station></weatherNotification>",
+        notification.to_xml(item("json", '{"weatherNotification":{"station":"Oslo"}}')))
+      assert.same({ weatherNotification = { station = "Oslo", degrees = "1" } },
+        json.decode(notification.to_json(item("xml", '<o:weatherNotification xmlns:o="urn:o">'
+          .. "<station>Oslo</station><degrees>1</degrees></o:weatherNotification>"))))
+      assert.same({ weatherNotification = { station = "Oslo", degrees = "1", rain = "" } },
+        json.decode(notification.to_json(item("xml", '<w:weatherNotification xmlns:w="urn:test:weather">'
+          .. "<station>Oslo</station><degrees>1</degrees><rain/></w:weatherNotification>"))))
+    end)
+
+    it("applies to the registered root only, and no longer once unregistered", function()
+      local other = { root = "other", format = "json", body = '{"other":{"n":1}}' }
+      assert.equal("<other><n>1</n></other>", notification.to_xml(other))
+      notification.register("weatherNotification", nil)
+      assert.same({ weatherNotification = { station = "Oslo", degrees = "-3", warning = "ice",
+        wind = "", link = { rel = "station", href = "http://w/oslo" } } },
+        json.decode(notification.to_json(item("xml", XML_FORM))))
+    end)
+
+    it("refuses a schema without the root (a bug in the enabler)", function()
+      assert.has_error(function() notification.register("rainNotification", T) end)
+    end)
+
+    it("converts in a notificationList too", function()
+      local body = rep.encode("xml", "notificationList",
+        { notifications = { item("json", JSON_FORM) } })
+      assert.truthy(body:find(XML_FORM, 1, true), body)
+      body = rep.encode("json", "notificationList", { notifications = { item("xml", XML_FORM) } })
+      assert.equal('{"notificationList":[' .. JSON_FORM .. "]}", body)
+    end)
+  end)
+
   describe("a notificationList through codec/representation", function()
     local items = {
       { root = "a", format = "json", body = '{"a":{"n":1}}' },

@@ -795,4 +795,183 @@ describe("codec.representation", function()
       assert.equal(409, empty.status)
     end)
   end)
+
+  -- codec/representation walks whatever schema it is given (M.new): the
+  -- NC one, which this module's own functions use, the movies one, and
+  -- any other types module with the same shape.
+  describe("new(types)", function()
+    local nc_types = require("nc.types")
+    local movie_types = require("movies.subscriptions.types")
+    local XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+
+    it("with nc/types.lua is what the module's own functions are", function()
+      local nc = rep.new(nc_types)
+      for _, ex in ipairs(EXAMPLES) do
+        local r = req(MEDIA[ex[1]:match("%.(%a+)$")], fx.load(ex[1]))
+        local a = assert(nc.decode(r, ex[2], { form = true }))
+        local b = rep.decode(r, ex[2], { form = true })
+        assert.same(b, a)
+        for _, format in ipairs({ "json", "xml" }) do
+          assert.equal(rep.encode(format, ex[2], b), nc.encode(format, ex[2], a))
+        end
+      end
+      assert.same(rep.response(201, "xml", "connAck", { channelLifetime = 1 }, { Location = "x" }),
+        nc.response(201, "xml", "connAck", { channelLifetime = 1 }, { Location = "x" }))
+      assert.equal(rep.negotiate, nc.negotiate)
+      assert.equal(rep.error_response, nc.error_response)
+      assert.equal(nc_types, nc.types)
+    end)
+
+    it("with movies/subscriptions/types.lua reads and writes the movies documents", function()
+      local mv = rep.new(movie_types)
+      local value = { callbackReference = { notifyURL = "http://u", callbackData = "a&b" },
+        filter = { movieId = { 3 } }, duration = 60 }
+      local body, ct = mv.encode("xml", "movieSubscription", value)
+      assert.equal(XML, ct)
+      -- Its own namespace and prefix; no xsi declaration, as nothing uses it.
+      assert.equal('<?xml version="1.0" encoding="UTF-8"?>\n'
+        .. '<mv:movieSubscription xmlns:mv="urn:ncserver:xml:movies:1">'
+        .. "<callbackReference><notifyURL>http://u</notifyURL><callbackData>a&amp;b</callbackData>"
+        .. "</callbackReference><filter><movieId>3</movieId></filter><duration>60</duration>"
+        .. "</mv:movieSubscription>", body)
+      assert.same(value, mv.decode(req(XML, body), "movieSubscription"))
+      assert.equal('{"movieSubscription":{"callbackReference":{"callbackData":"a&b",'
+        .. '"notifyURL":"http://u"},"duration":60,"filter":{"movieId":[3]}}}',
+        (mv.encode("json", "movieSubscription", value)))
+      assert.same(value, mv.decode(req(JSON, '{"movieSubscription":{"callbackReference":'
+        .. '{"notifyURL":"http://u","callbackData":"a&b"},"filter":{"movieId":"3"},"duration":"60"}}'),
+        "movieSubscription"))
+      -- The NC root is not one of its roots, nor its namespace the NC one.
+      assert.has_error(function() mv.decode(req(JSON, "{}"), "notificationChannel") end)
+      assert_svc0002("movieSubscription", select(2, mv.decode(req(XML,
+        '<nc:movieSubscription xmlns:nc="' .. nc_types.NAMESPACE .. '"/>'), "movieSubscription")))
+      -- No form bodies: that is the NC schema's hook.
+      local _, err = mv.decode(req(FORM, "a=1"), "movieSubscription", { form = true })
+      assert.equal("SVC3002", err.id)
+      assert.same({ FORM, "application/json, application/xml" }, err.variables)
+    end)
+
+    it("reads and writes nillable elements, declaring xsi only where one is nil", function()
+      local mv = rep.new(movie_types)
+      local value = { eventType = "MovieUpdated", changedFields = { "genre" },
+        movie = { movieId = 1, title = "T", premiereDate = "2020-01-01",
+          lastModified = "2020-01-01T00:00:00.000Z", resourceURL = "http://m/1" },
+        previous = { genre = json.null }, link = { rel = "r", href = "http://h" } }
+      local j = mv.encode("json", "movieNotification", value)
+      assert.matches('"previous":{"genre":null}', j, 1, true)
+      assert.same(value, mv.read("json", "movieNotification", j))
+      local x = mv.element("movieNotification", value)
+      assert.equal('<mv:movieNotification xmlns:mv="urn:ncserver:xml:movies:1" ' .. XSI .. ">"
+        .. "<eventType>MovieUpdated</eventType><movie><movieId>1</movieId><title>T</title>"
+        .. "<premiereDate>2020-01-01</premiereDate><lastModified>2020-01-01T00:00:00.000Z"
+        .. "</lastModified><resourceURL>http://m/1</resourceURL></movie>"
+        .. "<changedFields>genre</changedFields>"
+        .. '<previous><genre xsi:nil="true"/></previous><link rel="r" href="http://h"/>'
+        .. "</mv:movieNotification>", x)
+      assert.same(value, mv.read("xml", "movieNotification", x))
+      value.previous = { genre = "Drama" }
+      x = mv.element("movieNotification", value)
+      assert.is_nil(x:find("xsi", 1, true))
+      -- Content in a nil element is refused; null where nothing is
+      -- nillable is absence, as before.
+      local nilled = x:gsub("<genre>Drama</genre>", '<genre xmlns:xsi="' .. xml.XSI_NS
+        .. '" xsi:nil="true">Drama</genre>')
+      assert_svc0002("previous.genre", select(2, mv.read("xml", "movieNotification", nilled)))
+      assert.is_nil(mv.read("json", "movieNotification", (j:gsub('"link":{[^}]*}', '"link":null'))))
+      -- An attribute the Link type does not have.
+      assert_svc0002("link.colour", select(2, mv.read("xml", "movieNotification",
+        (x:gsub('<link ', '<link colour="red" ')))))
+    end)
+
+    describe("hooks, on a schema of their own", function()
+      -- Shapes whose data type follows their kind, a log root read and
+      -- written by other code, a form, and a root that may come empty.
+      local T = {
+        NAMESPACE = "urn:test:shapes",
+        PREFIX = "s",
+        roots = { shape = "Shape", log = "Log", ping = "Ping" },
+        types = {
+          Shape = {
+            { name = "data", kind = "Data", required = false, repeatable = false },
+            { name = "kind", kind = "string", required = true, repeatable = false },
+          },
+          Data = {},
+          CircleData = { { name = "r", kind = "int", required = true, repeatable = false } },
+          OtherData = {},
+          Log = {},
+          Ping = {},
+        },
+        abstract = {
+          Data = {
+            discriminator = "kind",
+            concrete = function(kind)
+              if kind == "Circle" then
+                return "CircleData", true
+              end
+              return "OtherData", false
+            end,
+            xsi_name = function(kind) return tostring(kind) .. "Data" end,
+          },
+        },
+        opaque = {
+          Log = {
+            from_json = function(text) return { text = text } end,
+            from_xml = function(node) return { children = #node.children } end,
+            to_json = function(v) return '{"log":' .. json.encode(v.line) .. "}" end,
+            to_xml = function(v) return "<line>" .. xml.escape(v.line) .. "</line>" end,
+            empty = function() return { line = "" } end,
+          },
+        },
+        may_be_empty = { ping = true },
+        decode_form = function(body, root) return { form = body, root = root } end,
+      }
+      function T.fields(name) return assert(T.types[name]) end
+      function T.is_scalar(kind) return kind == "string" or kind == "int" end
+      local c = rep.new(T)
+
+      it("reads the discriminator first and types the abstract element by it", function()
+        -- "data" comes before "kind" in the schema, and in the document.
+        assert.same({ kind = "Circle", data = { r = 2 } },
+          c.decode(req(JSON, '{"shape":{"data":{"r":"2"},"kind":"Circle"}}'), "shape"))
+        assert_svc0002("data.r", select(2, c.decode(req(JSON,
+          '{"shape":{"data":{},"kind":"Circle"}}'), "shape")))
+        assert_svc0002("data.r", select(2, c.decode(req(JSON,
+          '{"shape":{"data":{"r":1},"kind":"Square"}}'), "shape")))
+        local x = c.encode("xml", "shape", { kind = "Circle", data = { r = 2 } })
+        assert.equal('<?xml version="1.0" encoding="UTF-8"?>\n<s:shape xmlns:s="urn:test:shapes" '
+          .. XSI .. '><data xsi:type="s:CircleData"><r>2</r></data><kind>Circle</kind></s:shape>', x)
+        assert.same({ kind = "Circle", data = { r = 2 } }, c.decode(req(XML, x), "shape"))
+        assert_svc0002("data", select(2, c.decode(req(XML, (x:gsub("s:CircleData", "s:OtherData"))),
+          "shape")))
+        -- No xsi:type for a type the hook does not know, so no xsi at all.
+        assert.matches('<s:shape xmlns:s="urn:test:shapes"><data></data><kind>Square</kind>',
+          c.encode("xml", "shape", { kind = "Square", data = {} }), 1, true)
+      end)
+
+      it("leaves opaque roots, forms and empty bodies to the hooks", function()
+        assert.same({ text = '{"log":1}' }, c.decode(req(JSON, '{"log":1}'), "log"))
+        assert.same({ children = 2 }, c.decode(req(XML,
+          '<s:log xmlns:s="urn:test:shapes"><a/><b/></s:log>'), "log"))
+        assert.equal('{"log":"a<"}', c.encode("json", "log", { line = "a<" }))
+        assert.equal("<s:log xmlns:s=\"urn:test:shapes\"><line>a&lt;</line></s:log>",
+          c.element("log", { line = "a<" }))
+        assert.same({ line = "" }, c.decode(req(JSON, ""), "log", { allow_empty = true }))
+        assert.same({}, c.decode(req(JSON, " "), "ping"))
+        assert_svc0002("shape", select(2, c.decode(req(JSON, ""), "shape")))
+        assert.same({ form = "x=1", root = "shape" }, c.decode(req(FORM, "x=1"), "shape", { form = true }))
+        assert.equal("SVC3002", select(2, c.decode(req(FORM, "x=1"), "shape")).id)
+      end)
+
+      it("refuses a types module without the essentials", function()
+        for _, k in ipairs({ "NAMESPACE", "PREFIX", "roots", "fields", "is_scalar" }) do
+          local partial = {}
+          for name, v in pairs(T) do
+            partial[name] = v
+          end
+          partial[k] = nil
+          assert.has_error(function() rep.new(partial) end)
+        end
+      end)
+    end)
+  end)
 end)

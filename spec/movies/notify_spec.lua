@@ -534,5 +534,76 @@ describe("movies.notify", function()
       app.handle(request("PATCH", "/movies/v1/movies/1", '{"movie":{"premiereDate":"2026-05-01"}}'))
       assert.equal(2, #core.hub.texts(key))
     end)
+
+    it("answers a long poll in the other format as notify.lua writes that format", function()
+      local res = app.handle(request("POST", "/notificationchannel/v1/tel%3A%2B1/channels",
+        '{"notificationChannel":{"channelType":"LongPolling"}}'))
+      assert.equal(201, res.status, res.body)
+      local ch = json.decode(res.body).notificationChannel
+      local subs = {}
+      for i, format in ipairs({ "XML", "JSON" }) do
+        res = app.handle(request("POST", "/movies/v1/tel%3A%2B1/subscriptions", json.encode({
+          movieSubscription = { callbackReference = { notifyURL = ch.callbackURL,
+            callbackData = "s" .. i, notificationFormat = format },
+            filter = { movieId = json.array({ 1 }) } } })))
+        assert.equal(201, res.status, res.body)
+        subs[i] = json.decode(res.body).movieSubscription.resourceURL
+      end
+      res = app.handle(request("PATCH", "/movies/v1/movies/1",
+        '{"movie":{"premiereDate":"2026-05-01"}}'))
+      assert.equal(200, res.status, res.body)
+      local rows = core.db.query("SELECT format, body FROM outbox ORDER BY seq")
+      assert.same({ "xml", "json" }, { rows[1].format, rows[2].format })
+
+      local poll = request("POST", path(ch.channelData.channelURL), "{}")
+      poll.headers.accept = "application/json"
+      res = app.handle(poll)
+      assert.equal(200, res.status, res.body)
+      -- Both as JSON; the XML one with movieId a number, as notify.lua's
+      -- JSON has it: the same document but for the subscription's parts.
+      local text = res.body
+      assert.truthy(text:find('"movieId":1,', 1, true), text)
+      local list = json.decode(text).notificationList
+      local native = json.decode(rows[2].body).movieNotification
+      local converted = list[1].movieNotification
+      assert.equal("s1", converted.callbackData)
+      assert.same({ rel = "MovieSubscription", href = subs[1] }, converted.link)
+      converted.callbackData, converted.link = native.callbackData, native.link
+      assert.same(native, converted)
+      core.hub.answered(true)
+    end)
+
+    it("answers an XML long poll with JSON-stored ones in the mv namespace", function()
+      local res = app.handle(request("POST", "/notificationchannel/v1/tel%3A%2B1/channels",
+        '{"notificationChannel":{"channelType":"LongPolling"}}'))
+      local ch = json.decode(res.body).notificationChannel
+      for i, format in ipairs({ "JSON", "XML" }) do
+        res = app.handle(request("POST", "/movies/v1/tel%3A%2B1/subscriptions", json.encode({
+          movieSubscription = { callbackReference = { notifyURL = ch.callbackURL,
+            callbackData = "s" .. i, notificationFormat = format } } })))
+        assert.equal(201, res.status, res.body)
+      end
+      res = app.handle(request("DELETE", "/movies/v1/movies/1"))
+      assert.equal(204, res.status, res.body)
+      local rows = core.db.query("SELECT format, body FROM outbox ORDER BY seq")
+      local poll = request("POST", path(ch.channelData.channelURL), "{}")
+      poll.headers.accept = "application/xml"
+      res = app.handle(poll)
+      assert.equal(200, res.status, res.body)
+      local kids = xml.elements(assert(xml.parse(res.body)))
+      assert.equal(2, #kids)
+      -- Converted from JSON: what notify.lua wrote in XML for the other
+      -- subscription, but for its callbackData and link.
+      local structure = require("support.structure")
+      local converted = structure.xml(xml.serialize(kids[1]))
+      local native = structure.xml(rows[2].body)
+      assert.equal("{" .. notify.NS .. "}movieNotification", converted.name)
+      assert.same({ "s1", "s2" }, { converted.children[1].text, native.children[1].text })
+      assert.equal("MovieSubscription", converted.children[#converted.children].attrs.rel)
+      converted.children[1].text = "s2"
+      converted.children[#converted.children].attrs.href = native.children[#native.children].attrs.href
+      assert.same(native, converted)
+      core.hub.answered(true)
+    end)
   end)
 end)

@@ -8,6 +8,12 @@ matching subscription; nothing lost while no client is connected, nor
 across a restart; callbackData carried verbatim; and a change whose
 notifications cannot be queued does not happen (one transaction).
 
+A long poll whose Accept is not the subscription's notificationFormat
+gets the notification converted, typed: as a subscription in that format
+would have had it (movieId a JSON number; the mv namespace, element order
+and link attributes in XML), which a second subscription on the same
+channel in the other format shows.
+
 "Nothing arrived" is shown by a later change whose notification must come
 first: notifications reach a channel in the order of the changes, so a
 stray one would arrive before it. The WebSocket client is Debian's
@@ -20,8 +26,9 @@ import sqlite3
 import tempfile
 import time
 import unittest
+import xml.etree.ElementTree as ET
 
-from delivery_util import items_of, new_user
+from delivery_util import items_of, local, new_user
 from movies_util import MV_NS, MovieHelpers, from_poll_items, new_tag
 from ncfixture import SLOW, Server, ServerTestCase
 from wsclient import WsClient
@@ -115,6 +122,79 @@ class MovieNotificationsTest(NotificationHelpers, ServerTestCase):
         [n] = from_poll_items(items_of(resp), "json")
         self.assertNotification(n, sj, "MovieUpdated", after2, ["premiereDate"],
                                 {"premiereDate": "2026-06-15"})
+
+    # ---- long polling in the other format -------------------------------------
+
+    def pairs_of(self, got, sub_a, sub_b):
+        """Notifications of one channel, two per change (one for each of two
+        subscriptions, in either order), as [(for sub_a, for sub_b)]."""
+        self.assertEqual(len(got) % 2, 0, got)
+        out = []
+        for i in range(0, len(got), 2):
+            by = self.by_callback_data(got[i:i + 2])
+            self.assertEqual(set(by), {self.cbd(sub_a), self.cbd(sub_b)}, got)
+            out.append((by[self.cbd(sub_a)], by[self.cbd(sub_b)]))
+        return out
+
+    def test_xml_subscription_polled_as_json_is_typed(self):
+        ch = self.channel("LongPolling", maxWaitTime=2)
+        m = self.create_movie(genre="Drama")
+        sx = self.subscribe_xml(ch, new_tag("x2j"), "XML", [m["movieId"]])
+        sj = self.subscribe(ch, new_tag("j"), "JSON", [m["movieId"]])
+        cleared = self.patch_movie(m, genre=None)
+        after = self.patch_movie(m, genre="Noir")
+        got = self.poll_receive(ch, 4, "json")
+        events = ((cleared, {"genre": "Drama"}), (after, {"genre": None}))
+        for (converted, native), (movie, previous) in zip(self.pairs_of(got, sx, sj), events):
+            self.assertEqual(converted["fmt"], "json")
+            # The movie as the movies API shows it: movieId a number.
+            self.assertNotification(converted, sx, "MovieUpdated", movie, ["genre"], previous)
+            self.assertIs(type(converted["raw"]["movie"]["movieId"]), int, converted)
+            # What notify.lua wrote for the JSON subscription, but for the
+            # subscription's own parts.
+            want = dict(native["raw"], callbackData=self.cbd(sx),
+                        link={"rel": "MovieSubscription", "href": sx["resourceURL"]})
+            self.assertEqual(converted["raw"], want)
+
+    def test_json_subscription_polled_as_xml_is_mv_namespaced(self):
+        ch = self.channel("LongPolling", maxWaitTime=2)
+        m = self.create_movie(genre="Drama")
+        sj = self.subscribe(ch, new_tag("j2x"), "JSON", [m["movieId"]])
+        sx = self.subscribe(ch, new_tag("x"), "XML", [m["movieId"]])
+        self.patch_movie(m, genre=None)
+        after = self.patch_movie(m, genre="Noir")
+        self.delete_movie(after)
+        got = self.poll_receive(ch, 6, "xml")
+
+        def shape(el, sub=None):
+            """An element as (tag, attributes, text, children); with `sub`,
+            its callbackData and link href made those of `sub`."""
+            kids = []
+            for c in el:
+                k = shape(c)
+                if sub is not None and local(c.tag) == "callbackData":
+                    k = (k[0], k[1], self.cbd(sub), k[3])
+                if sub is not None and local(c.tag) == "link":
+                    k = (k[0], dict(k[1], href=sub["resourceURL"]), k[2], k[3])
+                kids.append(k)
+            return (el.tag, dict(el.attrib), (el.text or "").strip(), kids)
+
+        for converted, native in self.pairs_of(got, sj, sx):
+            self.assertEqual((converted["fmt"], converted["ns"]), ("xml", MV_NS), converted)
+            el = ET.fromstring(converted["raw"])
+            names = [local(c.tag) for c in el]
+            self.assertEqual(names[:3], ["callbackData", "eventType", "movie"], names)
+            self.assertEqual(names[-2:], ["previous", "link"], names)
+            link = el.find("link")
+            self.assertEqual(dict(link.attrib), {"rel": "MovieSubscription",
+                                                 "href": sj["resourceURL"]})
+            self.assertEqual(len(link), 0, converted["raw"])
+            # What notify.lua wrote in XML for the other subscription.
+            self.assertEqual(shape(el), shape(ET.fromstring(native["raw"]), sj))
+        # The second change: genre had no value before, xsi:nil.
+        genre = ET.fromstring(self.pairs_of(got, sj, sx)[1][0]["raw"]).find("previous/genre")
+        self.assertEqual(genre.get("{http://www.w3.org/2001/XMLSchema-instance}nil"), "true")
+        self.assertEqual(self.pairs_of(got, sj, sx)[2][0]["eventType"], "MovieDeleted")
 
     # ---- filters, events -------------------------------------------------------
 

@@ -12,12 +12,15 @@
 -- Each handler takes the area's ctx (see M.context) and the request, and
 -- returns a response; nothing here reaches for `core` itself.
 local errors = require("codec.errors")
+local notification = require("codec.notification")
 local response = require("http.response")
+local notify = require("movies.notify")
 local codec = require("movies.subscriptions.codec")
 local expiry = require("movies.subscriptions.expiry")
 local model = require("movies.subscriptions.model")
 local policy = require("movies.subscriptions.policy")
 local represent = require("movies.subscriptions.represent")
+local types = require("movies.subscriptions.types")
 local urls = require("movies.subscriptions.urls")
 local validate = require("movies.subscriptions.validate")
 
@@ -180,9 +183,15 @@ function M.routes(app_ctx)
   }
 end
 
--- Called once at start, after the routes: removes subscriptions that
--- expired while the server was down and sets the expiry timer for the rest.
+-- Called once at start, after the routes: registers the schema of the
+-- notifications subscriptions get, so that a long poll asking for the
+-- format a notification was not stored in gets it typed, as
+-- movies/notify.lua writes that format (movieId a JSON number; the mv
+-- namespace, element order and link attributes in XML) rather than by the
+-- generic conversion; then removes subscriptions that expired while the
+-- server was down and sets the expiry timer for the rest.
 function M.start(app_ctx)
+  notification.register(notify.ROOT, types)
   M.context(app_ctx).expiry:run()
 end
 

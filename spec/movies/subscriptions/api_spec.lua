@@ -109,6 +109,26 @@ describe("movies.subscriptions.api", function()
     end)
   end)
 
+  describe("start", function()
+    it("registers movieNotification for typed conversion (codec/notification)", function()
+      local notification = require("codec.notification")
+      local api = require("movies.subscriptions.api")
+      local body = '<mv:movieNotification xmlns:mv="' .. NS .. '"><eventType>MovieCreated</eventType>'
+        .. "<movie><movieId>12</movieId><title>T</title><premiereDate>2020-01-01</premiereDate>"
+        .. "<lastModified>2020-01-01T00:00:00.000Z</lastModified><resourceURL>" .. P
+        .. "/movies/v1/movies/12</resourceURL></movie><changedFields>title</changedFields>"
+        .. '<link rel="MovieSubscription" href="' .. P .. '/s"/></mv:movieNotification>'
+      local item = { root = "movieNotification", format = "xml", body = body }
+      notification.register("movieNotification", nil)
+      -- Generic: every value a string.
+      assert.equal("12", json.decode(notification.to_json(item)).movieNotification.movie.movieId)
+      api.start(f.app_ctx)
+      local text = notification.to_json(item)
+      assert.truthy(text:find('"movieId":12,', 1, true), text)
+      assert.same({ "title" }, json.decode(text).movieNotification.changedFields)
+    end)
+  end)
+
   describe("POST", function()
     it("creates a subscription: 201, Location and the representation", function()
       local res = create(subscription({ filter = { movieId = { 2, 1, 2 } },
