@@ -17,6 +17,7 @@ local channels = require("nc.channels")
 local delivery = require("nc.delivery")
 local expiry = require("nc.expiry")
 local policy = require("nc.policy")
+local sweep = require("nc.sweep")
 local urls = require("nc.urls")
 local websocket = require("nc.websocket")
 
@@ -25,8 +26,9 @@ local M = {}
 local BASE = urls.BASE
 
 -- The area's ctx: the app's (db, now, log, random_id, public_url, config,
--- timer, hub) plus policy (from config), the expiry scheduler and the
--- delivery side (which sets on_notification and on_channel_removed).
+-- timer, hub) plus policy (from config), the expiry scheduler, the
+-- delivery side (which sets on_notification and on_channel_removed) and
+-- the sweep of unused outbox templates.
 -- Built once per app ctx, so routes, start and events share it. Raises on
 -- a bad config, which stops the server at start with the reason.
 local contexts = setmetatable({}, { __mode = "k" })
@@ -39,6 +41,7 @@ function M.context(app_ctx)
   ctx.policy = policy.from_config(app_ctx.config)
   ctx.expiry = expiry.new(ctx, app_ctx.timer)
   ctx.delivery = delivery.new(ctx)
+  ctx.sweep = sweep.new(ctx, app_ctx.timer)
   contexts[app_ctx] = ctx
   return ctx
 end
@@ -319,9 +322,12 @@ function M.routes(app_ctx)
 end
 
 -- Called once at start, after the routes: removes channels that expired
--- while the server was down and sets the expiry timer for the rest.
+-- while the server was down and sets the expiry timer for the rest, and
+-- starts the sweep of outbox templates.
 function M.start(app_ctx)
-  M.context(app_ctx).expiry:run()
+  local ctx = M.context(app_ctx)
+  ctx.expiry:run()
+  ctx.sweep:start()
 end
 
 -- The events of held connections (core/script.h), for app.lua.

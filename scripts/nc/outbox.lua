@@ -6,7 +6,8 @@
 --
 -- nc/callbacks.lua fills the outbox; nc/poll.lua and nc/websocket.lua
 -- decide when to read it. Rows are { seq, root, format, body, created_at }
--- as nc/store.lua gives them.
+-- as nc/store.lua gives them (a movie fan-out's row with its body put
+-- back together from its template, so nothing here tells them apart).
 local notification = require("codec.notification")
 local rep = require("codec.representation")
 local store = require("nc.store")

@@ -1,5 +1,6 @@
 -- Every SQL statement on the channels and outbox tables
--- (sql/003_notification_channels.sql). Values are always bound to "?"
+-- (sql/003_notification_channels.sql, sql/005_outbox_templates.sql) but
+-- the movie fan-out's (movies/notify.lua). Values are always bound to "?"
 -- parameters, never spliced into the text.
 --
 -- `db` is core.db (core/script.h). A failed statement is an expected
@@ -138,11 +139,28 @@ function M.enqueue(db, channel_id, root, format, body, now)
   return seq
 end
 
+-- A queued notification as delivery reads it: seq, root, format, body,
+-- created_at. A row queued by a movie fan-out holds no body of its own but
+-- a template and the two parts that fill it in
+-- (sql/005_outbox_templates.sql); its body is put back together here, in
+-- the SELECT, so that nothing after it can tell the two kinds of row
+-- apart. The template is found by its primary key, one lookup per row
+-- read; the LEFT JOIN keeps rows without one. Every read of a body must
+-- go through this: outbox.body alone is NULL for fan-out rows.
+M.QUEUED_COLUMNS = "o.seq AS seq, o.root AS root, o.format AS format,"
+  .. " CASE WHEN o.template_id IS NULL THEN o.body"
+  .. " WHEN o.format = 'json'"
+  .. " THEN t.json_head || o.fill_1 || t.json_mid || o.fill_2 || t.json_tail"
+  .. " ELSE t.xml_head || o.fill_1 || t.xml_mid || o.fill_2 || t.xml_tail"
+  .. " END AS body, o.created_at AS created_at"
+M.QUEUED_FROM = " FROM outbox o"
+  .. " LEFT JOIN outbox_templates t ON t.template_id = o.template_id"
+
 -- The queued notifications of `channel_id` after seq `after` (0: from the
 -- oldest) in seq order, at most `limit` (nil: all).
 function M.queued_after(db, channel_id, after, limit)
-  local rows, err = db.query("SELECT seq, root, format, body, created_at"
-    .. " FROM outbox WHERE channel_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+  local rows, err = db.query("SELECT " .. M.QUEUED_COLUMNS .. M.QUEUED_FROM
+    .. " WHERE o.channel_id = ? AND o.seq > ? ORDER BY o.seq LIMIT ?",
     channel_id, after, limit or -1)
   if not rows then
     return failed(err)
@@ -203,13 +221,77 @@ end
 -- The queued notifications of `channel_id` in seq order, at most `limit`
 -- (nil: all).
 function M.queued(db, channel_id, limit)
-  local rows, err = db.query("SELECT seq, root, format, body, created_at"
-    .. " FROM outbox WHERE channel_id = ? ORDER BY seq LIMIT ?",
+  local rows, err = db.query("SELECT " .. M.QUEUED_COLUMNS .. M.QUEUED_FROM
+    .. " WHERE o.channel_id = ? ORDER BY o.seq LIMIT ?",
     channel_id, limit or -1)
   if not rows then
     return failed(err)
   end
   return rows
+end
+
+---------------------------------------------------------------------------
+-- Outbox templates (sql/005_outbox_templates.sql)
+---------------------------------------------------------------------------
+
+-- Stores the text shared by the rows of one fan-out: `pieces` is
+-- { json = { head, mid, tail }, xml = { head, mid, tail } }, the text of
+-- each format cut where a row's fill_1 and fill_2 go. Returns its
+-- template_id, for the rows to refer to.
+function M.add_template(db, pieces, now)
+  local j, x = pieces.json, pieces.xml
+  local changes, id = db.exec("INSERT INTO outbox_templates"
+    .. " (json_head, json_mid, json_tail, xml_head, xml_mid, xml_tail, created_at)"
+    .. " VALUES (?, ?, ?, ?, ?, ?, ?)", j[1], j[2], j[3], x[1], x[2], x[3], now)
+  if not changes then
+    return failed(id)
+  end
+  return id
+end
+
+-- Deletes template `template_id` unless a row refers to it (a fan-out that
+-- matched nobody). Returns true when it was deleted.
+function M.drop_template(db, template_id)
+  local changes, err = db.exec("DELETE FROM outbox_templates WHERE template_id = ?"
+    .. " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.template_id = ?)",
+    template_id, template_id)
+  if not changes then
+    return failed(err)
+  end
+  return changes == 1
+end
+
+-- One step of the sweep of unused templates: looks at the next `limit`
+-- templates after template_id `after` (0: from the first) and deletes
+-- those no outbox row refers to any more (their rows were delivered, or
+-- went with their channel). Returns the number deleted and where the next
+-- step starts, or false for it when this step reached the last template.
+--
+-- Each template costs one probe of outbox_template, so a step costs
+-- `limit` probes at most, however many templates are still in use (one
+-- per change whose notifications are not all delivered yet). The foreign
+-- key makes the delete check the same index again, and would refuse to
+-- delete a template in use.
+function M.sweep_templates(db, after, limit)
+  local rows, err = db.query("SELECT max(template_id) AS last, count(*) AS n FROM"
+    .. " (SELECT template_id FROM outbox_templates WHERE template_id > ?"
+    .. " ORDER BY template_id LIMIT ?)", after, limit)
+  if not rows then
+    return failed(err)
+  end
+  local last, n = rows[1].last, rows[1].n
+  if n == 0 then
+    return 0, false
+  end
+  local changes
+  changes, err = db.exec("DELETE FROM outbox_templates"
+    .. " WHERE template_id > ? AND template_id <= ?"
+    .. " AND NOT EXISTS (SELECT 1 FROM outbox o"
+    .. " WHERE o.template_id = outbox_templates.template_id)", after, last)
+  if not changes then
+    return failed(err)
+  end
+  return changes, n == limit and last
 end
 
 return M

@@ -5,6 +5,7 @@ local api = require("movies.api")
 local changes = require("movies.changes")
 local notify = require("movies.notify")
 local channels = require("nc.channels")
+local store = require("nc.store")
 
 local URL = "http://nc.example:8080"
 local UP = { title = "Up", premiere_date = "2009-05-13", director = "Pete Docter",
@@ -250,8 +251,11 @@ describe("movies.notify", function()
       return id
     end
 
+    -- The queued rows with their bodies as delivery reads them
+    -- (nc/store.lua puts a fan-out row's body together from its template).
     local function outbox()
-      return f.rows("SELECT seq, channel_id, root, format, body FROM outbox ORDER BY seq")
+      return f.rows("SELECT " .. store.QUEUED_COLUMNS .. ", o.channel_id AS channel_id"
+        .. store.QUEUED_FROM .. " ORDER BY o.seq")
     end
 
     -- The distinct channels of the rows of wake-up `i`, sorted.
@@ -268,6 +272,13 @@ describe("movies.notify", function()
       local row = assert(changes.apply(ctx, nil, copy(UP)))
       notify.settled(ctx, true)
       return row
+    end
+
+    -- The change record create_movie's movie gave (the first movie).
+    local function created_change()
+      local row = f.rows("SELECT * FROM movies WHERE movie_id = 1")[1]
+      return { event = changes.CREATED, movie_id = 1,
+        changed = { "title", "premiereDate", "director", "genre" }, previous = {}, new = row }
     end
 
     before_each(function()
@@ -310,6 +321,8 @@ describe("movies.notify", function()
       table.sort(want)
       assert.same(want, woken_channels(1))
       assert.equal(1, #f.core.logged("info", "movie 1 MovieCreated: 2 notification(s) queued"))
+      -- The statement's own time, for tests/bench/fanout.py.
+      assert.equal(1, #f.core.logged("debug", "movie 1: fan-out INSERT of 2 row(s) took"))
     end)
 
     it("leaves out callbackData when the subscription has none", function()
@@ -401,21 +414,154 @@ describe("movies.notify", function()
       assert.equal("Up", f.rows("SELECT title FROM movies")[1].title)
       assert.equal(1, #outbox())
       assert.same({}, woken)
+      -- The template went with the rolled back transaction.
+      assert.equal(1, f.rows("SELECT count(*) AS n FROM outbox_templates")[1].n)
     end)
 
-    it("runs one statement whatever the number of subscriptions", function()
+    it("rolls back when the template cannot be stored", function()
+      subscribe(channel(), {})
+      local row = create_movie()
+      woken = {}
+      assert(ctx.db.exec("CREATE TEMP TRIGGER full BEFORE INSERT ON outbox_templates"
+        .. " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"))
+      local res, err = changes.apply(ctx, row, copy(row, { title = "Down" }))
+      notify.settled(ctx, res ~= nil)
+      assert.is_nil(res)
+      assert.equal("SVC2001", err.id)
+      assert.equal("Up", f.rows("SELECT title FROM movies")[1].title)
+      assert.equal(1, #outbox())
+      assert.same({}, woken)
+    end)
+
+    describe("storage", function()
+      -- The stored text of one change: a template row, and per
+      -- subscription a row holding only the template's id and its parts.
+      local function stored()
+        return f.rows("SELECT seq, format, body, template_id, fill_1, fill_2 FROM outbox"
+          .. " ORDER BY seq"), f.rows("SELECT * FROM outbox_templates ORDER BY template_id")
+      end
+
+      it("stores the text once per change, and per subscription only its parts", function()
+        local s1 = subscribe(channel(), { data = 'say "hi"' })
+        local s2 = subscribe(channel(), { format = "xml", data = "a < b" })
+        local s3 = subscribe(channel(), {})
+        local s4 = subscribe(channel(), { format = "xml" })
+        create_movie()
+        local rows, templates = stored()
+        assert.equal(1, #templates)
+        local t = templates[1]
+        assert.equal(4, #rows)
+        local want = {
+          { "json", '"callbackData":"say \\"hi\\"",', s1 },
+          { "xml", "<callbackData>a &lt; b</callbackData>", s2 },
+          { "json", "", s3 },
+          { "xml", "", s4 },
+        }
+        for i, r in ipairs(rows) do
+          assert.is_nil(r.body)
+          assert.equal(t.template_id, r.template_id)
+          assert.equal(want[i][1], r.format)
+          assert.equal(want[i][2], r.fill_1)
+          assert.equal("/movies/v1/tel%3A%2B1/subscriptions/" .. want[i][3], r.fill_2)
+        end
+        -- The template is the text notify.templates made, cut at its
+        -- placeholders.
+        local full = notify.templates(created_change(), URL)
+        assert.same({ notify.pieces(full.json) }, { t.json_head, t.json_mid, t.json_tail })
+        assert.same({ notify.pieces(full.xml) }, { t.xml_head, t.xml_mid, t.xml_tail })
+      end)
+
+      for _, format in ipairs({ "json", "xml" }) do
+        for _, data in ipairs({ false, "mine", 'it\'s "quoted" <&> \\ é' }) do
+          it(string.format("reads back in %s, %s, the text notify.fill makes", format,
+            data and "callbackData " .. string.format("%q", data) or "without callbackData"),
+            function()
+              local id = subscribe(channel(), { format = format, data = data or nil })
+              create_movie()
+              local t = notify.templates(created_change(), URL)
+              local path = "/movies/v1/tel%3A%2B1/subscriptions/" .. id
+              local cb = data and (format == "json" and data_json(data) or data_xml(data)) or nil
+              local rows = outbox()
+              assert.equal(1, #rows)
+              assert.equal(notify.fill(t[format], format, cb, path), rows[1].body)
+              -- And delivery reads the same (nc/store.lua).
+              local q = store.queued(ctx.db, rows[1].channel_id)
+              assert.equal(rows[1].body, q[1].body)
+              assert.equal(notify.ROOT, q[1].root)
+              assert.equal(format, q[1].format)
+            end)
+        end
+      end
+
+      it("delivers what was queued even if the subscription goes before delivery", function()
+        local ch = channel()
+        local id = subscribe(ch, { data = "before" })
+        create_movie()
+        local body = outbox()[1].body
+        assert(ctx.db.exec("DELETE FROM movie_subscriptions WHERE subscription_id = ?", id))
+        assert.equal(body, store.queued(ctx.db, ch.channel_id)[1].body)
+        assert.equal("before", json.decode(body).movieNotification.callbackData)
+      end)
+
+      it("keeps rows of callback POSTs and fan-out rows of one channel in seq order", function()
+        local ch = channel()
+        subscribe(ch, { data = "fan" })
+        assert(store.enqueue(ctx.db, ch.channel_id, "aNotification", "json",
+          '{"aNotification":{"n":1}}', ctx.now()))
+        create_movie()
+        assert(store.enqueue(ctx.db, ch.channel_id, "aNotification", "xml",
+          '<a:aNotification xmlns:a="urn:a"><n>2</n></a:aNotification>', ctx.now()))
+        local q = store.queued(ctx.db, ch.channel_id)
+        assert.same({ "aNotification", "movieNotification", "aNotification" },
+          { q[1].root, q[2].root, q[3].root })
+        assert.equal('{"aNotification":{"n":1}}', q[1].body)
+        assert.equal("fan", json.decode(q[2].body).movieNotification.callbackData)
+        assert.equal('<a:aNotification xmlns:a="urn:a"><n>2</n></a:aNotification>', q[3].body)
+      end)
+
+      it("leaves no template behind when nobody is notified", function()
+        subscribe(channel(), { movies = { 5 } })
+        create_movie()
+        local rows, templates = stored()
+        assert.same({}, rows)
+        assert.same({}, templates)
+      end)
+
+      it("leaves the template to the sweep once its rows are delivered or gone", function()
+        local a, b = channel(), channel()
+        subscribe(a, {})
+        subscribe(b, {})
+        create_movie()
+        local sweep = require("nc.sweep").new(ctx)
+        assert.equal(0, sweep:run())
+        local q = store.queued(ctx.db, a.channel_id)
+        assert.equal(1, store.dequeue(ctx.db, a.channel_id, { q[1].seq }))
+        assert.equal(0, sweep:run())
+        -- b's row goes with its channel.
+        assert(channels.remove(ctx, b.channel_id, "deleted"))
+        assert.equal(1, sweep:run())
+        local rows, templates = stored()
+        assert.same({}, rows)
+        assert.same({}, templates)
+      end)
+    end)
+
+    it("runs two statements whatever the number of subscriptions", function()
       for _ = 1, 50 do
         subscribe(channel(), {})
       end
       local before = #ctx.db.statements
       create_movie()
-      local fan = 0
+      local fan, templates = 0, 0
       for i = before + 1, #ctx.db.statements do
-        if ctx.db.statements[i]:find("INSERT INTO outbox", 1, true) then
+        if ctx.db.statements[i]:find("INSERT INTO outbox (", 1, true) then
           fan = fan + 1
+        elseif ctx.db.statements[i]:find("INSERT INTO outbox_templates", 1, true) then
+          templates = templates + 1
         end
       end
       assert.equal(1, fan)
+      assert.equal(1, templates)
       local rows = outbox()
       assert.equal(50, #rows)
       -- One range, the seqs of the statement's rows, consecutive.
@@ -425,7 +571,7 @@ describe("movies.notify", function()
     end)
 
     it("finds subscriptions through the indexes, never by a scan of them all", function()
-      local args = { 1, "r", "j", "p", "c", "o", "c", "x", "p", "c", "o", "c", 0, 0, 0 }
+      local args = { 1, "r", 1, "o", "c", "o", "c", 0, 0, 0 }
       local plan = f.rows("EXPLAIN QUERY PLAN " .. notify.FAN_OUT_SQL, table.unpack(args))
       local lines = {}
       for _, r in ipairs(plan) do
@@ -552,7 +698,8 @@ describe("movies.notify", function()
       res = app.handle(request("PATCH", "/movies/v1/movies/1",
         '{"movie":{"premiereDate":"2026-05-01"}}'))
       assert.equal(200, res.status, res.body)
-      local rows = core.db.query("SELECT format, body FROM outbox ORDER BY seq")
+      local rows = core.db.query("SELECT " .. store.QUEUED_COLUMNS .. store.QUEUED_FROM
+        .. " ORDER BY o.seq")
       assert.same({ "xml", "json" }, { rows[1].format, rows[2].format })
 
       local poll = request("POST", path(ch.channelData.channelURL), "{}")
@@ -585,7 +732,8 @@ describe("movies.notify", function()
       end
       res = app.handle(request("DELETE", "/movies/v1/movies/1"))
       assert.equal(204, res.status, res.body)
-      local rows = core.db.query("SELECT format, body FROM outbox ORDER BY seq")
+      local rows = core.db.query("SELECT " .. store.QUEUED_COLUMNS .. store.QUEUED_FROM
+        .. " ORDER BY o.seq")
       local poll = request("POST", path(ch.channelData.channelURL), "{}")
       poll.headers.accept = "application/xml"
       res = app.handle(poll)

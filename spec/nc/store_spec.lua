@@ -195,6 +195,9 @@ describe("nc.store", function()
       function() return store.by_id(db, "c") end,
       function() return store.queued_after(db, "c", 0, 1) end,
       function() return store.dequeue(db, "c", { 1 }) end,
+      function() return store.add_template(db, { json = { "", "", "" }, xml = { "", "", "" } }, 0) end,
+      function() return store.drop_template(db, 1) end,
+      function() return store.sweep_templates(db, 0, 10) end,
     }) do
       local ok, err, detail = call()
       assert.is_nil(ok)
@@ -202,6 +205,160 @@ describe("nc.store", function()
       assert.equal("disk I/O error", detail)
     end
     db.fail_with(nil)
+  end)
+
+  describe("template rows (sql/005_outbox_templates.sql)", function()
+    local PIECES = {
+      json = { '{"aNotification":{', '"n":1,"href":"http://x', '"}}' },
+      xml = { '<a:aNotification xmlns:a="urn:a">', '<n>1</n><href>http://x', "</href></a:aNotification>" },
+    }
+
+    -- A row as a fan-out writes it: a template and its two parts.
+    local function fan_row(channel_id, format, template_id, fill_1, fill_2)
+      local changes, seq = db.exec("INSERT INTO outbox (channel_id, root, format, template_id,"
+        .. " fill_1, fill_2, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        channel_id, "aNotification", format, template_id, fill_1, fill_2, fixture.T0)
+      return changes and seq, seq
+    end
+
+    before_each(function()
+      store.insert(db, row())
+      store.insert(db, row({ channel_id = "ch2", callback_id = "cb2", client_correlator = "x" }))
+    end)
+
+    it("reads a fan-out row's body put together, in its own format", function()
+      local t = assert(store.add_template(db, PIECES, fixture.T0))
+      local before = store.enqueue(db, "ch1", "cbNotification", "json", '{"cbNotification":{}}',
+        fixture.T0)
+      assert(fan_row("ch1", "json", t, '"cb":"d",', "/a"))
+      assert(fan_row("ch1", "xml", t, "", "/b"))
+      local after = store.enqueue(db, "ch1", "cbNotification", "xml", "<cbNotification/>",
+        fixture.T0)
+      local q = store.queued(db, "ch1")
+      assert.same({
+        { seq = before, root = "cbNotification", format = "json", body = '{"cbNotification":{}}',
+          created_at = fixture.T0 },
+        { seq = before + 1, root = "aNotification", format = "json",
+          body = '{"aNotification":{"cb":"d","n":1,"href":"http://x/a"}}', created_at = fixture.T0 },
+        { seq = before + 2, root = "aNotification", format = "xml",
+          body = '<a:aNotification xmlns:a="urn:a"><n>1</n><href>http://x/b</href></a:aNotification>',
+          created_at = fixture.T0 },
+        { seq = after, root = "cbNotification", format = "xml", body = "<cbNotification/>",
+          created_at = fixture.T0 },
+      }, q)
+      assert.same({ q[2], q[3], q[4] }, store.queued_after(db, "ch1", before, 10))
+      assert.same({ q[3] }, store.queued_after(db, "ch1", before + 1, 1))
+    end)
+
+    -- The query plan of the last statement run that starts with `prefix`,
+    -- bound to `...`, as one text.
+    local function plan(prefix, ...)
+      for i = #db.statements, 1, -1 do
+        local sql = db.statements[i]
+        if sql:sub(1, #prefix) == prefix then
+          local lines = {}
+          for _, r in ipairs(f.rows("EXPLAIN QUERY PLAN " .. sql, ...)) do
+            lines[#lines + 1] = r.detail
+          end
+          return table.concat(lines, "\n")
+        end
+      end
+      error("no statement " .. prefix)
+    end
+
+    it("reads the queue through outbox_channel, the template by its key", function()
+      store.queued_after(db, "ch1", 0, 10)
+      local after = plan("SELECT", "ch1", 0, 10)
+      store.queued(db, "ch1", 10)
+      local all = plan("SELECT", "ch1", 10)
+      for _, text in ipairs({ after, all }) do
+        assert.matches("SEARCH o USING INDEX outbox_channel %(channel_id=%?", text)
+        assert.matches("SEARCH t USING INTEGER PRIMARY KEY %(rowid=%?%)", text)
+        -- In seq order as the index gives it, no sort.
+        assert.is_nil(text:find("TEMP B-TREE", 1, true), text)
+      end
+      assert.matches("seq>%?", after)
+    end)
+
+    it("holds either a body or a template with both parts, never both or neither", function()
+      local t = assert(store.add_template(db, PIECES, fixture.T0))
+      local bad = {
+        { nil, nil, nil, nil },          -- nothing
+        { "{}", t, "", "/a" },           -- both
+        { nil, t, nil, "/a" },           -- no fill_1
+        { nil, t, "", nil },             -- no fill_2
+        { "{}", nil, "", nil },          -- a part without a template
+        { nil, t + 1, "", "/a" },        -- a template that does not exist
+      }
+      for i, b in ipairs(bad) do
+        local changes = db.exec("INSERT INTO outbox (channel_id, root, format, body,"
+          .. " template_id, fill_1, fill_2, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+          "ch1", "r", "json", b[1], b[2], b[3], b[4], fixture.T0)
+        assert.is_nil(changes, "row " .. i)
+      end
+      assert.equal(0, f.count("outbox"))
+    end)
+
+    it("keeps a template while a row refers to it", function()
+      local t = assert(store.add_template(db, PIECES, fixture.T0))
+      assert(fan_row("ch1", "json", t, "", "/a"))
+      assert.is_false(store.drop_template(db, t))
+      -- Not even a plain DELETE can: the foreign key refuses.
+      assert.is_nil(db.exec("DELETE FROM outbox_templates WHERE template_id = ?", t))
+      assert.equal(1, f.count("outbox_templates"))
+      local u = assert(store.add_template(db, PIECES, fixture.T0))
+      assert.is_true(store.drop_template(db, u))
+      assert.equal(1, f.count("outbox_templates"))
+    end)
+
+    it("sweeps the templates no row refers to any more, and only those", function()
+      local t1 = assert(store.add_template(db, PIECES, fixture.T0))
+      local t2 = assert(store.add_template(db, PIECES, fixture.T0))
+      local t3 = assert(store.add_template(db, PIECES, fixture.T0))
+      local a = fan_row("ch1", "json", t1, "", "/a")
+      fan_row("ch2", "json", t1, "", "/b")
+      fan_row("ch2", "xml", t2, "", "/c")
+      assert.same({ 1, false }, { store.sweep_templates(db, 0, 10) }) -- t3: no rows
+      -- Delivered: t1 still has ch2's row.
+      assert.equal(1, store.dequeue(db, "ch1", { a }))
+      assert.same({ 0, false }, { store.sweep_templates(db, 0, 10) })
+      -- The channel goes, and its rows with it (ON DELETE CASCADE).
+      assert.is_true(store.delete(db, "ch2"))
+      assert.same({ 2, false }, { store.sweep_templates(db, 0, 10) })
+      assert.equal(0, f.count("outbox_templates"))
+      assert.is_not_nil(t3)
+    end)
+
+    it("sweeps in steps of at most `limit` templates, from where the last stopped", function()
+      local ids = {}
+      for i = 1, 5 do
+        ids[i] = assert(store.add_template(db, PIECES, fixture.T0))
+      end
+      fan_row("ch1", "json", ids[2], "", "/a")
+      fan_row("ch1", "json", ids[5], "", "/a")
+      local n, after = store.sweep_templates(db, 0, 2)
+      assert.same({ 1, ids[2] }, { n, after }) -- ids 1, 2 looked at
+      n, after = store.sweep_templates(db, after, 2)
+      assert.same({ 2, ids[4] }, { n, after }) -- ids 3, 4
+      n, after = store.sweep_templates(db, after, 2)
+      assert.same({ 0, false }, { n, after })  -- id 5, the last
+      local left = {}
+      for _, r in ipairs(f.rows("SELECT template_id FROM outbox_templates ORDER BY 1")) do
+        left[#left + 1] = r.template_id
+      end
+      assert.same({ ids[2], ids[5] }, left)
+    end)
+
+    it("sweeps through the primary key and outbox_template, never a scan", function()
+      assert(store.add_template(db, PIECES, fixture.T0))
+      store.sweep_templates(db, 0, 10)
+      local text = plan("DELETE FROM outbox_templates", 0, 10)
+      assert.matches("SEARCH outbox_templates USING INTEGER PRIMARY KEY", text)
+      assert.matches("SEARCH o USING COVERING INDEX outbox_template %(template_id=%?%)", text)
+      assert.is_nil(text:find("SCAN", 1, true), text)
+      text = plan("SELECT max(template_id)", 0, 10)
+      assert.matches("SEARCH outbox_templates USING INTEGER PRIMARY KEY %(rowid>%?%)", text)
+    end)
   end)
 
   it("binds every value, splicing none into the SQL", function()

@@ -53,6 +53,70 @@ describe("sql migrations", function()
     assert.equal(n + 1, id)
   end)
 
+  describe("005_outbox_templates", function()
+    local old
+    before_each(function()
+      old = fake_core.new({ seed = false, before = "005" })
+      -- As the core has it while it migrates.
+      assert(old.db.exec("PRAGMA foreign_keys = ON"))
+    end)
+    after_each(function()
+      old.db.close()
+    end)
+
+    local function channel(id)
+      assert(old.db.exec("INSERT INTO channels (channel_id, user_id, channel_type,"
+        .. " max_notifications, callback_id, lifetime, expires_at, created_at)"
+        .. " VALUES (?, 'tel:+1', 'WebSockets', 1, ?, 60, 2e9, 1)", id, "cb" .. id))
+    end
+    local function enqueue(id, body)
+      local _, seq = assert(old.db.exec("INSERT INTO outbox (channel_id, root, format, body,"
+        .. " created_at) VALUES (?, 'aNotification', 'json', ?, 1.5)", id, body))
+      return seq
+    end
+
+    it("keeps every queued row as it was, and never reuses a seq", function()
+      channel("a")
+      channel("b")
+      enqueue("a", '{"aNotification":{"n":1}}')
+      enqueue("b", '{"aNotification":{"n":2}}')
+      enqueue("a", '{"aNotification":{"n":3}}')
+      local newest = enqueue("b", "gone")
+      -- The newest row was delivered: the next seq must still be above it.
+      assert(old.db.exec("DELETE FROM outbox WHERE seq = ?", newest))
+      local before = old.db.query("SELECT seq, channel_id, root, format, body, created_at"
+        .. " FROM outbox ORDER BY seq")
+      old.db.migrate("005_outbox_templates.sql")
+      local after = old.db.query("SELECT seq, channel_id, root, format, body, created_at"
+        .. " FROM outbox ORDER BY seq")
+      assert.same(before, after)
+      assert.equal(3, #after)
+      assert.same({}, old.db.query("SELECT * FROM outbox WHERE template_id IS NOT NULL"
+        .. " OR fill_1 IS NOT NULL OR fill_2 IS NOT NULL"))
+      local seq = enqueue("a", "new")
+      assert.equal(newest + 1, seq)
+      -- The rebuilt table keeps its foreign key, cascade and index.
+      assert(old.db.exec("DELETE FROM channels WHERE channel_id = 'a'"))
+      assert.equal(1, old.db.query("SELECT count(*) AS n FROM outbox")[1].n)
+      assert.is_nil(old.db.exec("INSERT INTO outbox (channel_id, root, format, body,"
+        .. " created_at) VALUES ('nochannel', 'r', 'json', '{}', 1)"))
+      local indexes = {}
+      for _, r in ipairs(old.db.query("SELECT name FROM sqlite_master WHERE type = 'index'"
+        .. " AND tbl_name = 'outbox' ORDER BY name")) do
+        indexes[#indexes + 1] = r.name
+      end
+      assert.same({ "outbox_channel", "outbox_template" }, indexes)
+      assert.same({}, old.db.query("SELECT name FROM sqlite_master WHERE name = 'outbox_rebuilt'"))
+      assert.same({}, old.db.query("PRAGMA foreign_key_check"))
+    end)
+
+    it("applies to an outbox that never held a row", function()
+      old.db.migrate("005_outbox_templates.sql")
+      channel("a")
+      assert.equal(1, enqueue("a", "{}"))
+    end)
+  end)
+
   it("applies the schema alone to an empty table", function()
     local empty = fake_core.new({ seed = false })
     assert.same({}, empty.db.query("SELECT * FROM movies"))

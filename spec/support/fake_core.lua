@@ -260,14 +260,24 @@ local function new_db(opts)
     env:close()
   end
 
-  for _, name in ipairs(migration_files()) do
-    if not (opts.seed == false and name:match("_seed%.sql$")) then
-      for _, stmt in ipairs(split_statements(read_file(SQL_DIR .. "/" .. name))) do
-        local ok, err = conn:execute(stmt)
-        if not ok then
-          error("migration " .. name .. " failed: " .. tostring(err))
-        end
+  -- Applies one migration file, as the core does: every statement in one
+  -- transaction.
+  function db.migrate(name)
+    assert(conn:execute("BEGIN IMMEDIATE"))
+    for _, stmt in ipairs(split_statements(read_file(SQL_DIR .. "/" .. name))) do
+      local ok, err = conn:execute(stmt)
+      if not ok then
+        conn:execute("ROLLBACK")
+        error("migration " .. name .. " failed: " .. tostring(err))
       end
+    end
+    assert(conn:execute("COMMIT"))
+  end
+
+  for _, name in ipairs(migration_files()) do
+    if not (opts.seed == false and name:match("_seed%.sql$"))
+        and not (opts.before and name >= opts.before) then
+      db.migrate(name)
     end
   end
   return db
@@ -275,6 +285,8 @@ end
 
 -- A fresh fake core.
 --   opts.seed = false: leave out the *_seed.sql migrations (empty table).
+--   opts.before = "005": apply only the migrations named before that
+--             (core.db.migrate(name) applies one later).
 --   opts.public_url: core.config.public_url (default http://nc.example:8080).
 --   opts.now: starting clock in seconds (default 1764331200.0,
 --             2025-11-28T12:00:00.000Z).

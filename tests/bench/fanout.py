@@ -7,12 +7,15 @@ WebSockets channel and one subscription to movie 1 whose notifyURL is that
 channel's callbackURL (POST /movies/v1/{userId}/subscriptions, JSON
 notifications, callbackData naming the user). It connects one
 python3-websockets client per channel (all held open at once, from one
-asyncio loop in this process), then sends one PATCH of movie 1's
-premiereDate and measures:
+asyncio loop in this process), then sends a PATCH of movie 1's
+premiereDate (CHANGES of them, each once every client has the one before)
+and measures for each:
 
   queue:    the PATCH, from writing the request to reading its 200: the
-            movie change and the N outbox rows, one transaction (the
-            server's own figure, from its log, is printed too);
+            movie change, the notification's template and the N outbox
+            rows, one transaction (the server's own figure, from its log,
+            is printed too, and with log level debug the fan-out INSERT
+            statement's alone);
   delivery: from writing the PATCH until every client has its
             notification (checked: eventType, changedFields, callbackData
             and link of its own subscription); and the server's own time
@@ -23,15 +26,25 @@ premiereDate and measures:
             those in flight during the fan-out is the longest the loop was
             away (minus one round trip); and the server logs the longest
             slice of its wake-up queue. A baseline of the same sampler
-            before the PATCH says what the machine itself adds.
+            before the first PATCH says what the machine itself adds.
+
+With CHANGES > 1 a last line gives min/median/max over the PATCHes: on a
+shared 2-vCPU VM one figure varies by a factor of two from one PATCH to
+the next, so compare spreads, not single runs. To compare two versions of
+the scripts on the same binary, point $NC_SCRIPTS and $NC_SQL at a copy
+of the other version (e.g. `git archive HEAD | tar -x -C /tmp/base`).
 
 RLIMIT_NOFILE is raised to the hard limit first (the server inherits it);
 N connections need N descriptors on each side. The clients share the
 machine with the server, so the delivery time is also that of Python
 receiving N frames.
 
-usage: fanout.py [NCSERVER [N]]   (binary also from $NCSERVER, scripts from
-                                   $NC_SCRIPTS, default the source tree's)
+usage: fanout.py [NCSERVER [N [CHANGES]]]
+    binary also from $NCSERVER; scripts from $NC_SCRIPTS and migrations
+    from $NC_SQL, default the source tree's; CHANGES (default 1) PATCHes
+    one after the other, each measured; NC_BENCH_LOG_LEVEL=debug for the
+    INSERT statement's own time; NC_BENCH_LOG=1 to print the server's
+    lines about the fan-out
 Run with Debian's /usr/bin/python3 (python3-websockets).
 """
 
@@ -56,6 +69,9 @@ from ncfixture import SANITIZED, BINARY, RawConn, Server, quote, raise_nofile_li
 from wsclient import NC_PROTOCOL  # noqa: E402
 
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
+# PATCHes per run, each after every client has the one before: more than
+# one gives several figures from one (slow) set-up.
+CHANGES = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 THREADS = 8
 CONNECTING = 200
 MOVIE = 1
@@ -142,7 +158,10 @@ def patch(server, date):
     return t0, t1
 
 
-async def fan_out(server, users, date):
+async def fan_out(server, users, dates):
+    """Connects every user's WebSocket, then makes one PATCH per date in
+    `dates`, each once every client has the notification of the one
+    before."""
     gate = asyncio.Semaphore(CONNECTING)
 
     async def open_one(url):
@@ -162,7 +181,7 @@ async def fan_out(server, users, date):
             raise SystemExit("%d of %d connections failed, e.g. %r"
                              % (len(bad), len(users), bad[0]))
 
-        async def receive(ws, i, sub):
+        async def receive(ws, i, sub, date):
             text = await ws.recv()
             got = time.monotonic()
             items = json.loads(text)["notificationList"]
@@ -175,10 +194,6 @@ async def fan_out(server, users, date):
                 raise SystemExit("client %d got %r" % (i, text[:500]))
             return got
 
-        receivers = [asyncio.ensure_future(receive(ws, u[0], u[2]))
-                     for ws, u in zip(good, users)]
-        await asyncio.sleep(0.5)  # every receiver is waiting
-
         stop = multiprocessing.Event()
         parent, child = multiprocessing.Pipe(duplex=False)
         sampler = multiprocessing.Process(target=sample_health,
@@ -186,34 +201,48 @@ async def fan_out(server, users, date):
         sampler.start()
         await asyncio.sleep(BASELINE_S)
         loop = asyncio.get_running_loop()
-        t0, t1 = await loop.run_in_executor(None, patch, server, date)
-        got = await asyncio.wait_for(asyncio.gather(*receivers), DELIVERY_TIMEOUT_S)
-        t_all = time.monotonic()
+        changes = []
+        for date in dates:
+            receivers = [asyncio.ensure_future(receive(ws, u[0], u[2], date))
+                         for ws, u in zip(good, users)]
+            await asyncio.sleep(0.5)  # every receiver is waiting
+            t0, t1 = await loop.run_in_executor(None, patch, server, date)
+            got = await asyncio.wait_for(asyncio.gather(*receivers), DELIVERY_TIMEOUT_S)
+            changes.append({"t0": t0, "t1": t1, "got": got, "t_all": time.monotonic()})
         await asyncio.sleep(0.2)
         stop.set()
         samples = await loop.run_in_executor(None, parent.recv)
         sampler.join()
-        return {"connected": connected, "t0": t0, "t1": t1, "got": got, "t_all": t_all,
-                "samples": samples}
+        return {"connected": connected, "changes": changes, "samples": samples}
     finally:
         await asyncio.gather(*(s.close() for s in good), return_exceptions=True)
 
 
-def log_figure(log, pattern):
-    m = None
-    for m in re.finditer(pattern, log):
-        pass
-    return m
+def log_figures(log, pattern):
+    return list(re.finditer(pattern, log))
+
+
+def spread(values, fmt="%.1f"):
+    """min / median / max of `values` as text."""
+    if not values:
+        return "-"
+    return "/".join(fmt % v for v in (min(values), statistics.median(values), max(values)))
 
 
 def main():
     nofile = raise_nofile_limit()
     if nofile < N + 100:
         raise SystemExit("RLIMIT_NOFILE hard limit %d is too low for %d connections" % (nofile, N))
-    # $NC_SCRIPTS: another scripts directory, to measure a change without
-    # touching the tree.
-    server = Server(config={"max_connections": N + 1000},
-                    scripts=os.environ.get("NC_SCRIPTS")).start()
+    # $NC_SCRIPTS, $NC_SQL: other scripts and migrations directories, to
+    # measure a change without touching the tree.
+    config = {"max_connections": N + 1000}
+    if os.environ.get("NC_SQL"):
+        config["sql"] = os.path.abspath(os.environ["NC_SQL"])
+    if os.environ.get("NC_BENCH_LOG_LEVEL"):
+        # "debug" adds the fan-out INSERT's own time to the figures (and a
+        # line per request to the log, which costs the server a little).
+        config["log_level"] = os.environ["NC_BENCH_LOG_LEVEL"]
+    server = Server(config=config, scripts=os.environ.get("NC_SCRIPTS")).start()
     try:
         t = time.monotonic()
         users = setup(server, N)
@@ -221,47 +250,78 @@ def main():
         r = server.get("/movies/v1/movies/%d" % MOVIE)
         if r.status != 200:
             raise SystemExit("movie %d: %r" % (MOVIE, r))
-        date = "2031-05-01" if r.json()["movie"]["premiereDate"] != "2031-05-01" else "2031-05-02"
-        res = asyncio.run(fan_out(server, users, date))
+        current = r.json()["movie"]["premiereDate"]
+        dates = [d for d in ("2031-05-%02d" % k for k in range(1, CHANGES + 2))
+                 if d != current][:CHANGES]
+        res = asyncio.run(fan_out(server, users, dates))
         log = server.log()
     finally:
         server.stop()
 
-    t0, t1, t_all = res["t0"], res["t1"], res["t_all"]
-    got = sorted(g - t0 for g in res["got"])
-    base = [lat for (s, lat) in res["samples"] if s + lat < t0]
-    # A health request that was in flight at any time during the fan-out.
-    during = [lat for (s, lat) in res["samples"] if s + lat >= t0 and s <= t_all]
-    queued = log_figure(log, r"movie %d MovieUpdated: (\d+) notification\(s\) queued "
-                             r"in (\d+) ms" % MOVIE)
-    woke = log_figure(log, r"delivery: woke (\d+) channel\(s\) in (\d+) slices over (\d+) ms, "
-                           r"longest slice (\d+) ms")
+    samples = res["samples"]
+    first_t0 = res["changes"][0]["t0"]
+    base = [lat for (s, lat) in samples if s + lat < first_t0]
+    queued = log_figures(log, r"movie %d MovieUpdated: (\d+) notification\(s\) queued "
+                              r"in (\d+) ms" % MOVIE)
+    inserts = log_figures(log, r"movie %d: fan-out INSERT of (\d+) row\(s\) took (\d+) ms"
+                          % MOVIE)
+    woke = log_figures(log, r"delivery: woke (\d+) channel\(s\) in (\d+) slices over (\d+) ms, "
+                            r"longest slice (\d+) ms")
 
     print("fanout: %s%s" % (BINARY, " (AddressSanitizer build: times say little)"
                             if SANITIZED else ""))
     print("  %d users, each a WebSockets channel and a subscription to movie %d, created "
           "over REST in %.1f s; %d clients connected in %.1f s"
           % (N, MOVIE, created, N, res["connected"]))
-    print("  one PATCH of movie %d premiereDate:" % MOVIE)
-    print("    queue:    PATCH answered in %.1f ms%s"
-          % ((t1 - t0) * 1000, "; server: %s rows in %s ms (one statement, before the commit)"
-             % queued.groups() if queued else ""))
-    print("    delivery: all %d clients had their notification %.1f ms after the PATCH "
-          "(first %.1f ms, median %.1f ms)%s"
-          % (len(got), (t_all - t0) * 1000, got[0] * 1000, statistics.median(got) * 1000,
-             "; server: %s channels woken in %s slices over %s ms" % woke.groups()[:3]
-             if woke else ""))
-    if base and during:
-        print("    stall:    GET /health back to back: max %.1f ms during the fan-out "
-              "(%d requests, median %.2f ms); baseline before it: max %.1f ms, median %.2f ms"
-              % (max(during) * 1000, len(during), statistics.median(during) * 1000,
-                 max(base) * 1000, statistics.median(base) * 1000))
-    if woke:
-        print("              longest wake-up slice (server log): %s ms" % woke.group(4))
+    figures = {"patch": [], "queued": [], "insert": [], "delivery": [], "stall": []}
+    for k, c in enumerate(res["changes"]):
+        t0, t1, t_all = c["t0"], c["t1"], c["t_all"]
+        got = sorted(g - t0 for g in c["got"])
+        # A health request that was in flight at any time during the fan-out.
+        during = [lat for (s, lat) in samples if s + lat >= t0 and s <= t_all]
+        q = queued[k] if k < len(queued) else None
+        ins = inserts[k] if k < len(inserts) else None
+        w = woke[k] if k < len(woke) else None
+        figures["patch"].append((t1 - t0) * 1000)
+        figures["delivery"].append((t_all - t0) * 1000)
+        if q:
+            figures["queued"].append(int(q.group(2)))
+        if ins:
+            figures["insert"].append(int(ins.group(2)))
+        if during:
+            figures["stall"].append(max(during) * 1000)
+        print("  PATCH %d of movie %d premiereDate:" % (k + 1, MOVIE))
+        print("    queue:    PATCH answered in %.1f ms%s"
+              % ((t1 - t0) * 1000, "; server: %s rows queued in %s ms (template and rows, "
+                 "before the commit)" % q.groups() if q else ""))
+        if ins:
+            print("              of which the fan-out INSERT statement: %s rows in %s ms "
+                  "(debug log)" % ins.groups())
+        print("    delivery: all %d clients had their notification %.1f ms after the PATCH "
+              "(first %.1f ms, median %.1f ms)%s"
+              % (len(got), (t_all - t0) * 1000, got[0] * 1000, statistics.median(got) * 1000,
+                 "; server: %s channels woken in %s slices over %s ms" % w.groups()[:3]
+                 if w else ""))
+        if during:
+            print("    stall:    GET /health back to back: max %.1f ms during the fan-out "
+                  "(%d requests, median %.2f ms)"
+                  % (max(during) * 1000, len(during), statistics.median(during) * 1000))
+        if w:
+            print("              longest wake-up slice (server log): %s ms" % w.group(4))
+    if base:
+        print("  baseline:   GET /health before the first PATCH: max %.1f ms, median %.2f ms"
+              % (max(base) * 1000, statistics.median(base) * 1000))
+    if len(res["changes"]) > 1:
+        print("  over %d PATCHes, min/median/max (ms): PATCH %s; queued %s; INSERT %s; "
+              "delivery %s; /health max %s"
+              % (len(res["changes"]), spread(figures["patch"]), spread(figures["queued"], "%d"),
+                 spread(figures["insert"], "%d"), spread(figures["delivery"], "%.0f"),
+                 spread(figures["stall"])))
     if os.environ.get("NC_BENCH_LOG"):
         # The server's lines about this change, e.g. for a profiling build.
         for line in log.splitlines():
-            if "movie %d" % MOVIE in line or "delivery:" in line:
+            if ("movie %d" % MOVIE in line or "delivery:" in line
+                    or "outbox template" in line or "WAL checkpoint" in line):
                 print("  log: " + line)
 
 

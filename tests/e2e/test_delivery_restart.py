@@ -11,15 +11,18 @@ just before the kill may come twice (at least once); everywhere else it is
 exactly once.
 """
 
+import json
 import os
 import shutil
 import signal
+import sqlite3
 import tempfile
 import time
 import unittest
 
-from delivery_util import DeliveryHelpers, WsCollector, markers_of, new_markers, ws_collect
-from ncfixture import SLOW, STOP_TIMEOUT, Server, ServerTestCase
+from delivery_util import (BASE, DeliveryHelpers, WsCollector, channels_path, json_notification,
+                           markers_of, new_markers, new_user, ws_collect, xml_notification)
+from ncfixture import SLOW, SOURCE_DIR, STOP_TIMEOUT, Server, ServerTestCase
 
 CONFIG = {"channel_lifetime_min": 1, "max_wait_time_default": 1, "max_wait_time_max": 20,
           "max_notifications_max": 50}
@@ -129,6 +132,67 @@ class RestartDeliveryTest(DeliveryHelpers, unittest.TestCase):
             # (at least once); nothing else may repeat, nothing may be lost.
             self.assertIn(got, (markers[4:], markers))
         self.assertEmptyList(self.poll(ch), "json")
+
+    def test_upgrade_to_outbox_templates_keeps_queued_notifications(self):
+        # A database left by a server from before sql/005_outbox_templates.sql
+        # rebuilt the outbox (made here as the core would have: migrations
+        # 001-004 recorded in nc_migrations, a channel, queued rows, the
+        # newest already delivered). The core applies 005 at start: what
+        # was queued is delivered after the upgrade, in order, and seqs go
+        # on above every seq given before.
+        user, channel_id = new_user(), "upgradechannel0000000A"
+        markers = new_markers(4)
+        conn = sqlite3.connect(self.db, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("CREATE TABLE nc_migrations (version INTEGER PRIMARY KEY,"
+                         " name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+            sql_dir = os.path.join(SOURCE_DIR, "sql")
+            for name in sorted(os.listdir(sql_dir)):
+                if name.endswith(".sql") and name < "005":
+                    with open(os.path.join(sql_dir, name)) as f:
+                        conn.executescript("BEGIN IMMEDIATE;" + f.read() + ";COMMIT;")
+                    conn.execute("INSERT INTO nc_migrations VALUES (?, ?, 'x')",
+                                 (int(name[:3]), name))
+            now = time.time()
+            conn.execute("INSERT INTO channels (channel_id, user_id, channel_type,"
+                         " max_notifications, max_wait_time, callback_id, lifetime,"
+                         " expires_at, created_at)"
+                         " VALUES (?, ?, 'LongPolling', 50, 1, 'upgradecallback0000000A',"
+                         " 3600, ?, ?)", (channel_id, user, now + 3600, now))
+            seqs = []
+            for i, m in enumerate(markers + ["delivered"]):
+                fmt = "json" if i % 2 == 0 else "xml"
+                body = (json.dumps(json_notification(m)) if fmt == "json"
+                        else xml_notification(m))
+                seqs.append(conn.execute(
+                    "INSERT INTO outbox (channel_id, root, format, body, created_at)"
+                    " VALUES (?, 'testNotification', ?, ?, ?)",
+                    (channel_id, fmt, body, now)).lastrowid)
+            conn.execute("DELETE FROM outbox WHERE seq = ?", (seqs[-1],))
+        finally:
+            conn.close()
+
+        self.start()
+        self.assertIn("applied 1 migrations", self.server.log())
+        ch = {"poll": "%s/%s/notifications" % (channels_path(user), channel_id),
+              "cb": BASE + "/callbacks/upgradecallback0000000A"}
+        later = new_markers(2)
+        self.notify(ch, later)
+        got = self.poll_until(ch, len(markers) + len(later), "json")
+        self.assertEqual(got, markers + later)
+        self.assertEmptyList(self.poll(ch, "json"), "json")
+        self.server.stop()
+        conn = sqlite3.connect(self.db)
+        try:
+            # Nothing is left, and the seqs given after the upgrade were new.
+            self.assertEqual(conn.execute("SELECT count(*) FROM outbox").fetchone()[0], 0)
+            self.assertGreater(conn.execute("SELECT seq FROM sqlite_sequence"
+                                            " WHERE name = 'outbox'").fetchone()[0],
+                               seqs[-1] + 1)
+        finally:
+            conn.close()
 
     def test_partly_polled_then_sigterm(self):
         self.check_partly_polled_then_restart("term")
