@@ -480,6 +480,10 @@ nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
   s->loop = loop;
   s->db = db;
   s->server = server;
+  /* Generational collection: a fan-out makes many short-lived tables (one
+   * per row read, per message sent); the incremental collector then ran
+   * long steps in the middle of delivery slices. */
+  lua_gc(L, LUA_GCGEN, 0, 0);
   luaL_openlibs(L);
   lua_pushlightuserdata(L, s);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &script_key);
