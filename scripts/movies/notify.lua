@@ -240,33 +240,38 @@ end
 -- Fan-out
 ---------------------------------------------------------------------------
 
--- One statement: the matching live subscriptions of a live channel, each
--- getting one outbox row that refers to the change's template and holds
--- the subscription's two parts.
+-- One statement: the matching live subscriptions, each getting one outbox
+-- row that refers to the change's template and holds the subscription's
+-- two parts.
 --
--- Matching goes through the two ways a subscription can want a movie, each
--- by its own index, so the cost follows the number of matches, not of
+-- Matching reads movie_fanout (sql/006_movie_fanout.sql), the fan-out's
+-- own copy of each subscription keyed by (movie, subscription) and
+-- holding every column written here: two ranges of its primary key, the
+-- movie's own (filtered subscriptions) and movie 0's (unfiltered ones), and
+-- nothing else, so the cost follows the number of matches, not of
 -- subscriptions (EXPLAIN QUERY PLAN, SQLite 3.40):
---   SEARCH f USING PRIMARY KEY (movie_id=?)                  filtered ones
---   SEARCH s USING INDEX sqlite_autoindex_movie_subscriptions_1 (subscription_id=?)
---   SEARCH c USING INDEX sqlite_autoindex_channels_1 (channel_id=?)
---   SCAN s USING INDEX movie_subscriptions_all               unfiltered ones
---   SEARCH c USING INDEX sqlite_autoindex_channels_1 (channel_id=?)
--- The unary + on the expiry terms keeps the planner from walking
--- movie_subscriptions_expires_at instead, which would read every live
--- subscription; expired ones are few (expiry removes them) and are
--- skipped as they are read. s.all_movies = 0 in the first branch keeps a
--- subscription from matching twice, should one ever have both a filter and
--- all_movies = 1.
+--   SEARCH movie_fanout USING PRIMARY KEY (movie_id=?)
+-- The unary + on the expiry term keeps it a filter on the rows read;
+-- expired subscriptions are few (expiry removes them) and are skipped as
+-- they are read. A subscription appears once per range it is in, and it is
+-- in one only: an unfiltered one has no filter rows in movie_fanout (its
+-- trigger skips them), so it never matches twice.
+--
+-- The channel is not read: a subscription lives no longer than its
+-- channel, and a channel past its end that the expiry timer has not yet
+-- removed gets rows that go with it (ON DELETE CASCADE) when the timer
+-- removes it moments later; delivery never serves an expired channel
+-- (nc/channels.lua). Reading each channel by id and its row cost about a
+-- quarter of the statement.
 --
 -- Per row: fill_1 is the subscription's callbackData wrapped for its
--- format (M.CALLBACK_JSON, M.CALLBACK_XML), '' when it has none; fill_2
--- its resource_path. Both are copied, so the notification stays as it was
--- queued even if the subscription is deleted before it is delivered.
--- Nothing a client sent is ever searched for a placeholder: the pieces are
--- cut in Lua from text we encoded. resource_path is percent-encoded ASCII
--- (letters, digits, "-._~%/"), safe as it is in a JSON string and in an
--- XML attribute.
+-- format (M.CALLBACK_JSON, M.CALLBACK_XML), '' when it has none, built
+-- once when the subscription was made; fill_2 its resource_path. Both are
+-- copied, so the notification stays as it was queued even if the
+-- subscription is deleted before it is delivered. Nothing a client sent is
+-- ever searched for a placeholder: the pieces are cut in Lua from text we
+-- encoded. resource_path is percent-encoded ASCII (letters, digits,
+-- "-._~%/"), safe as it is in a JSON string and in an XML attribute.
 --
 -- No RETURNING: handing 10,000 channel ids back to Lua inside the
 -- transaction made it half as long again (measured). The rows one
@@ -276,44 +281,23 @@ end
 -- commit, a slice at a time.
 --
 -- Cost (tests/bench/fanout.py, N = 10,000, 2-vCPU VM shared with other
--- work, SQLite 3.40): this statement takes 55-130 ms (median about 80),
--- its commit about 5 ms more. Storing the text once cut what a change
--- writes to the WAL from 6.3 to 2.1 MB and its commit from 15-40 ms to
--- about 5, but hardly the statement: callgrind counts about 22,700
--- instructions a row (24,300 when rows held the text). About half is
--- the matching (the filter row, the subscription by id and its row, the
--- channel by id and its row), half the row's own writes (the table,
+-- work, SQLite 3.40), PATCH answered in min/median/max: 97/103/121 ms
+-- through the filter, subscription and channel joins; 45-67 ms (median
+-- 51-56) reading movie_fanout. What is left is mostly the row's own
+-- writes (the table,
 -- outbox_channel, outbox_template, the foreign key checks on channels and
--- outbox_templates). So a change matched by 10,000 subscriptions still
--- holds the loop for some 60-130 ms in one go; the row count, not Lua or
--- the text, is what costs.
+-- outbox_templates).
 --
--- Rows go in as SQLite reads them: filtered subscriptions by
--- subscription_id, then unfiltered ones by subscription_id. Order across
--- channels means nothing to delivery, and within a channel one change
--- gives one row per subscription of that channel.
+-- Rows go in as SQLite reads them: the unfiltered subscriptions (movie 0)
+-- by subscription_id, then the movie's filtered ones by subscription_id
+-- (IN takes its values in ascending order). Order across channels means
+-- nothing to delivery, and within a channel one change gives one row per
+-- subscription of that channel.
 M.FAN_OUT_SQL = [[
-WITH matched AS (
-  SELECT s.channel_id, s.notification_format, s.resource_path,
-         s.callback_data_json, s.callback_data_xml, s.expires_at
-    FROM movie_subscription_filter f
-    JOIN movie_subscriptions s ON s.subscription_id = f.subscription_id
-   WHERE f.movie_id = ? AND s.all_movies = 0
-  UNION ALL
-  SELECT s.channel_id, s.notification_format, s.resource_path,
-         s.callback_data_json, s.callback_data_xml, s.expires_at
-    FROM movie_subscriptions s
-   WHERE s.all_movies = 1)
 INSERT INTO outbox (channel_id, root, format, template_id, fill_1, fill_2, created_at)
-SELECT m.channel_id, ?, m.notification_format, ?,
-       CASE m.notification_format
-         WHEN 'json' THEN coalesce(? || m.callback_data_json || ?, '')
-         ELSE coalesce(? || m.callback_data_xml || ?, '')
-       END,
-       m.resource_path, ?
-  FROM matched m
-  JOIN channels c ON c.channel_id = m.channel_id
- WHERE +m.expires_at > ? AND +c.expires_at > ?]]
+SELECT channel_id, ?, notification_format, ?, fill_1, fill_2, ?
+  FROM movie_fanout
+ WHERE movie_id IN (0, ?) AND +expires_at > ?]]
 
 -- Queues the notifications of `change` for every matching live
 -- subscription: stores its template, then the rows. To be called inside
@@ -330,10 +314,7 @@ function M.fan_out(ctx, change)
   end
   local started = ctx.now()
   local n, last = ctx.db.exec(M.FAN_OUT_SQL,
-    change.movie_id, M.ROOT, template_id,
-    M.CALLBACK_JSON.open, M.CALLBACK_JSON.close,
-    M.CALLBACK_XML.open, M.CALLBACK_XML.close,
-    now, now, now)
+    M.ROOT, template_id, now, change.movie_id, now)
   if not n then
     return nil, errors.new("SVC2001"), last
   end

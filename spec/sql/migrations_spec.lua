@@ -117,6 +117,43 @@ describe("sql migrations", function()
     end)
   end)
 
+  describe("006_movie_fanout", function()
+    it("copies every existing subscription, wrapped as the fan-out writes it", function()
+      local old = fake_core.new({ seed = false, before = "006" })
+      assert(old.db.exec("PRAGMA foreign_keys = ON"))
+      assert(old.db.exec("INSERT INTO channels (channel_id, user_id, channel_type,"
+        .. " max_notifications, callback_id, lifetime, expires_at, created_at)"
+        .. " VALUES ('c', 'tel:+1', 'WebSockets', 1, 'cb', 60, 2e9, 1)"))
+      local function sub(id, format, json_cb, xml_cb, all)
+        assert(old.db.exec("INSERT INTO movie_subscriptions (subscription_id, user_id,"
+          .. " channel_id, notify_url, callback_data_json, callback_data_xml,"
+          .. " notification_format, resource_path, all_movies, duration, expires_at,"
+          .. " created_at) VALUES (?, 'tel:+1', 'c', 'u', ?, ?, ?, ?, ?, 60, 7, 1)",
+          id, json_cb, xml_cb, format, "/p/" .. id, all))
+      end
+      sub("a", "json", '"x"', "x", 1)
+      sub("b", "xml", '"y"', "y", 0)
+      sub("n", "json", nil, nil, 0)
+      assert(old.db.exec("INSERT INTO movie_subscription_filter VALUES (1, 'b'), (2, 'b'),"
+        .. " (2, 'n')"))
+      old.db.migrate("006_movie_fanout.sql")
+      assert.same({
+        { movie_id = 0, subscription_id = "a", channel_id = "c", notification_format = "json",
+          fill_1 = '"callbackData":"x",', fill_2 = "/p/a", expires_at = 7 },
+        { movie_id = 1, subscription_id = "b", channel_id = "c", notification_format = "xml",
+          fill_1 = "<callbackData>y</callbackData>", fill_2 = "/p/b", expires_at = 7 },
+        { movie_id = 2, subscription_id = "b", channel_id = "c", notification_format = "xml",
+          fill_1 = "<callbackData>y</callbackData>", fill_2 = "/p/b", expires_at = 7 },
+        { movie_id = 2, subscription_id = "n", channel_id = "c", notification_format = "json",
+          fill_1 = "", fill_2 = "/p/n", expires_at = 7 },
+      }, old.db.query("SELECT * FROM movie_fanout ORDER BY movie_id, subscription_id"))
+      -- And the channel's cascade takes them.
+      assert(old.db.exec("DELETE FROM channels WHERE channel_id = 'c'"))
+      assert.same({}, old.db.query("SELECT * FROM movie_fanout"))
+      old.db.close()
+    end)
+  end)
+
   it("applies the schema alone to an empty table", function()
     local empty = fake_core.new({ seed = false })
     assert.same({}, empty.db.query("SELECT * FROM movies"))

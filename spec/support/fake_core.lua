@@ -72,9 +72,16 @@ local function bind(sql, ...)
   return table.concat(out)
 end
 
--- Splits a migration file into statements at ";" outside quotes and
--- comments (LuaSQL runs one statement per call; the real core runs the
--- whole file).
+-- True while `buf` holds a CREATE TRIGGER whose body (BEGIN ... END) is
+-- not over: its ";" are the body's own.
+local function in_trigger(buf)
+  local s = table.concat(buf):upper()
+  return s:match("^%s*CREATE%s+TRIGGER%s") ~= nil and s:match("%f[%w]END%s*$") == nil
+end
+
+-- Splits a migration file into statements at ";" outside quotes, comments
+-- and trigger bodies (LuaSQL runs one statement per call; the real core
+-- runs the whole file).
 local function split_statements(text)
   local stmts, buf, i, quote = {}, {}, 1, nil
   while i <= #text do
@@ -92,7 +99,7 @@ local function split_statements(text)
     elseif text:sub(i, i + 1) == "--" then
       local e = text:find("\n", i, true) or #text
       i = e + 1
-    elseif c == ";" then
+    elseif c == ";" and not in_trigger(buf) then
       local s = table.concat(buf):match("^%s*(.-)%s*$")
       if s ~= "" then
         stmts[#stmts + 1] = s

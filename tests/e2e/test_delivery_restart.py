@@ -137,7 +137,8 @@ class RestartDeliveryTest(DeliveryHelpers, unittest.TestCase):
         # A database left by a server from before sql/005_outbox_templates.sql
         # rebuilt the outbox (made here as the core would have: migrations
         # 001-004 recorded in nc_migrations, a channel, queued rows, the
-        # newest already delivered). The core applies 005 at start: what
+        # newest already delivered). The core applies 005 (and 006, the
+        # movie_fanout table) at start: what
         # was queued is delivered after the upgrade, in order, and seqs go
         # on above every seq given before.
         user, channel_id = new_user(), "upgradechannel0000000A"
@@ -175,7 +176,7 @@ class RestartDeliveryTest(DeliveryHelpers, unittest.TestCase):
             conn.close()
 
         self.start()
-        self.assertIn("applied 1 migrations", self.server.log())
+        self.assertIn("applied 2 migrations", self.server.log())
         ch = {"poll": "%s/%s/notifications" % (channels_path(user), channel_id),
               "cb": BASE + "/callbacks/upgradecallback0000000A"}
         later = new_markers(2)

@@ -1,5 +1,8 @@
 -- Every SQL statement on the movie_subscriptions and
 -- movie_subscription_filter tables (sql/004_movie_subscriptions.sql).
+-- Their inserts also fill movie_fanout, the fan-out's copy
+-- (sql/006_movie_fanout.sql), through its triggers, and their deletes
+-- empty it through its foreign key: nothing here writes it.
 -- Values are always bound to "?" parameters, never spliced into the text,
 -- and every statement's text is fixed: a list of movie ids travels as one
 -- JSON array bound to json_each(?), so core.db's statement cache holds one

@@ -44,6 +44,19 @@ describe("movies.subscriptions.store", function()
     assert.equal(ch.expires_at, got.channel_expires_at)
     assert.same({ 1, 3 }, store.filter(db, "s1"))
     assert.equal(2, f.count("movie_subscription_filter"))
+    -- The fan-out's copy (sql/006_movie_fanout.sql): one row per movie.
+    assert.same({ { movie_id = 1 }, { movie_id = 3 } },
+      f.rows("SELECT movie_id FROM movie_fanout WHERE subscription_id = 's1' ORDER BY movie_id"))
+  end)
+
+  it("keeps movie_fanout with the subscriptions: movie 0 for an unfiltered one", function()
+    insert("s1")
+    insert("s2", { all_movies = 0 }, { 2 })
+    assert.same({ { movie_id = 0, subscription_id = "s1" }, { movie_id = 2, subscription_id = "s2" } },
+      f.rows("SELECT movie_id, subscription_id FROM movie_fanout ORDER BY movie_id"))
+    assert.is_true(store.delete(db, "s1"))
+    assert.is_true(store.delete(db, "s2"))
+    assert.equal(0, f.count("movie_fanout"))
   end)
 
   it("stores no filter rows for an unfiltered subscription", function()
