@@ -7,6 +7,8 @@
 -- server change it and return what it granted. A value that cannot mean
 -- anything (a negative lifetime, zero notifications) is the caller's
 -- SVC0002; this module only clamps.
+local values = require("policy_values")
+
 local M = {}
 
 -- key -> default. Every key is an integer number of seconds or of
@@ -38,77 +40,35 @@ M.DEFAULTS = {
   ws_conncheck_interval = 0,
 }
 
-local function integer(config, key)
-  local v = config[key]
-  if v == nil then
-    return M.DEFAULTS[key]
-  end
-  local n = math.tointeger(v)
-  if not n or n < 0 then
-    error(string.format("config %s must be a non-negative integer, not %s",
-      key, tostring(v)), 0)
-  end
-  return n
-end
-
 -- The policy of `config` (core.config or any table with the same keys).
 -- Raises a one-line message for a value that makes no sense, so a bad
 -- config file stops the server at start rather than at the first request.
 function M.from_config(config)
-  config = config or {}
-  local p = {}
-  for key in pairs(M.DEFAULTS) do
-    p[key] = integer(config, key)
-  end
-  local function check(ok, message)
-    if not ok then
-      error("config: " .. message, 0)
-    end
-  end
-  check(p.channel_lifetime_min >= 1, "channel_lifetime_min must be at least 1")
-  check(p.channel_lifetime_min <= p.channel_lifetime_default
-    and p.channel_lifetime_default <= p.channel_lifetime_max,
-    "need channel_lifetime_min <= channel_lifetime_default <= channel_lifetime_max")
-  check(p.max_notifications_default >= 1
+  local p = values.integers(M.DEFAULTS, config)
+  values.check_lifetime(p, "channel_lifetime")
+  values.check(p.max_notifications_default >= 1
     and p.max_notifications_default <= p.max_notifications_max,
     "need 1 <= max_notifications_default <= max_notifications_max")
-  check(p.max_wait_time_default <= p.max_wait_time_max,
+  values.check(p.max_wait_time_default <= p.max_wait_time_max,
     "need max_wait_time_default <= max_wait_time_max")
   return p
 end
 
-local function clamp(n, lo, hi)
-  if n < lo then
-    return lo
-  elseif n > hi then
-    return hi
-  end
-  return n
-end
-
 -- The lifetime granted for a requested one (nil: none requested).
 function M.lifetime(p, requested)
-  if requested == nil then
-    return p.channel_lifetime_default
-  end
-  return clamp(requested, p.channel_lifetime_min, p.channel_lifetime_max)
+  return values.grant(requested, p.channel_lifetime_default, p.channel_lifetime_min,
+    p.channel_lifetime_max)
 end
 
 -- maxNotifications granted for a requested one (>= 1, or nil).
 function M.max_notifications(p, requested)
-  if requested == nil then
-    return p.max_notifications_default
-  end
-  return clamp(requested, 1, p.max_notifications_max)
+  return values.grant(requested, p.max_notifications_default, 1, p.max_notifications_max)
 end
 
 -- maxWaitTime granted for a requested one (>= 0, or nil). Zero stays zero:
 -- 5.2.2.6 gives it the meaning "answer as soon as there is anything".
 function M.max_wait_time(p, requested)
-  if requested == nil then
-    return p.max_wait_time_default
-  end
-  return clamp(requested, 0, p.max_wait_time_max)
+  return values.grant(requested, p.max_wait_time_default, 0, p.max_wait_time_max)
 end
 
 return M

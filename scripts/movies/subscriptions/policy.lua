@@ -3,6 +3,8 @@
 -- asked gives the default, any asked is clamped to [min, max], and the
 -- response carries what was granted. Read once from core.config (the
 -- --config file).
+local values = require("policy_values")
+
 local M = {}
 
 -- key -> default, in seconds.
@@ -17,51 +19,20 @@ M.DEFAULTS = {
   subscription_duration_max = 86400,
 }
 
-local function integer(config, key)
-  local v = config[key]
-  if v == nil then
-    return M.DEFAULTS[key]
-  end
-  local n = math.tointeger(v)
-  if not n or n < 0 then
-    error(string.format("config %s must be a non-negative integer, not %s",
-      key, tostring(v)), 0)
-  end
-  return n
-end
-
 -- The policy of `config` (core.config or any table with the same keys).
 -- Raises a one-line message for values that make no sense, so a bad
 -- config file stops the server at start, not at the first subscription.
 function M.from_config(config)
-  config = config or {}
-  local p = {}
-  for key in pairs(M.DEFAULTS) do
-    p[key] = integer(config, key)
-  end
-  if p.subscription_duration_min < 1 then
-    error("config: subscription_duration_min must be at least 1", 0)
-  end
-  if not (p.subscription_duration_min <= p.subscription_duration_default
-      and p.subscription_duration_default <= p.subscription_duration_max) then
-    error("config: need subscription_duration_min <= subscription_duration_default"
-      .. " <= subscription_duration_max", 0)
-  end
+  local p = values.integers(M.DEFAULTS, config)
+  values.check_lifetime(p, "subscription_duration")
   return p
 end
 
 -- The duration granted for a requested one (nil: none requested). A
 -- request below the minimum, 0 included, gets the minimum.
 function M.duration(p, requested)
-  if requested == nil then
-    return p.subscription_duration_default
-  end
-  if requested < p.subscription_duration_min then
-    return p.subscription_duration_min
-  elseif requested > p.subscription_duration_max then
-    return p.subscription_duration_max
-  end
-  return requested
+  return values.grant(requested, p.subscription_duration_default,
+    p.subscription_duration_min, p.subscription_duration_max)
 end
 
 return M

@@ -1,0 +1,31 @@
+local values = require("policy_values")
+
+describe("policy_values", function()
+  it("reads integers over their defaults and refuses anything else", function()
+    local p = values.integers({ a = 1, b = 2 }, { a = "7" })
+    assert.same({ a = 7, b = 2 }, p)
+    assert.same({ a = 1 }, values.integers({ a = 1 }, nil))
+    for _, bad in ipairs({ -1, 1.5, "x" }) do
+      local ok, err = pcall(values.integers, { a = 1 }, { a = bad })
+      assert.is_false(ok)
+      assert.matches("config a must be a non%-negative integer", err)
+    end
+  end)
+
+  it("checks a lifetime triple", function()
+    values.check_lifetime({ t_min = 1, t_default = 2, t_max = 3 }, "t")
+    assert.error_matches(function()
+      values.check_lifetime({ t_min = 0, t_default = 2, t_max = 3 }, "t")
+    end, "config: t_min must be at least 1")
+    assert.error_matches(function()
+      values.check_lifetime({ t_min = 3, t_default = 2, t_max = 3 }, "t")
+    end, "need t_min <= t_default <= t_max")
+  end)
+
+  it("grants the default, or the request clamped", function()
+    assert.equal(5, values.grant(nil, 5, 1, 10))
+    assert.equal(1, values.grant(0, 5, 1, 10))
+    assert.equal(10, values.grant(99, 5, 1, 10))
+    assert.equal(7, values.grant(7, 5, 1, 10))
+  end)
+end)
