@@ -172,4 +172,15 @@ function M.new()
   return setmetatable({ routes = {}, by_pattern = {} }, Router)
 end
 
+-- A function that binds a handler fn(ctx, req, params) to `ctx`, giving
+-- the handler(req, params) a route entry wants; each area's routes(app_ctx)
+-- binds its handlers to its own ctx this way.
+function M.binder(ctx)
+  return function(fn)
+    return function(req, params)
+      return fn(ctx, req, params)
+    end
+  end
+end
+
 return M

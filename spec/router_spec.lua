@@ -126,4 +126,13 @@ describe("router", function()
     assert.has_error(function() r:add("GET", "/a/", h("x")) end)
     assert.has_error(function() r:add("GET", "/a", "not a function") end)
   end)
+
+  it("binds handlers to an area's ctx", function()
+    local ctx = { name = "area" }
+    local bind = router.binder(ctx)
+    local handler = bind(function(c, req, params)
+      return { c.name, req.path, params.id }
+    end)
+    assert.same({ "area", "/x/1", "1" }, handler({ path = "/x/1" }, { id = "1" }))
+  end)
 end)

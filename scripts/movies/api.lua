@@ -13,6 +13,7 @@ local notify = require("movies.notify")
 local represent = require("movies.represent")
 local store = require("movies.store")
 local validate = require("movies.validate")
+local router = require("router")
 
 local M = {}
 
@@ -221,11 +222,7 @@ end
 -- these paths is a 405.
 function M.routes(app_ctx)
   local ctx = M.context(app_ctx)
-  local function bind(fn)
-    return function(req, params)
-      return fn(ctx, req, params)
-    end
-  end
+  local bind = router.binder(ctx)
   return {
     { "GET", BASE .. "/movies", bind(M.list) },
     { "POST", BASE .. "/movies", bind(M.create) },

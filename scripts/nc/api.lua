@@ -20,6 +20,7 @@ local policy = require("nc.policy")
 local sweep = require("nc.sweep")
 local urls = require("nc.urls")
 local websocket = require("nc.websocket")
+local router = require("router")
 
 local M = {}
 
@@ -301,11 +302,7 @@ end
 -- channels. No real userId (tel:, acr:, sip:...) is that word.
 function M.routes(app_ctx)
   local ctx = M.context(app_ctx)
-  local function bind(fn)
-    return function(req, params)
-      return fn(ctx, req, params)
-    end
-  end
+  local bind = router.binder(ctx)
   local user = BASE .. "/{userId}/channels"
   local channel = user .. "/{channelId}"
   return {

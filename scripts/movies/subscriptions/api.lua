@@ -23,6 +23,7 @@ local represent = require("movies.subscriptions.represent")
 local types = require("movies.subscriptions.types")
 local urls = require("movies.subscriptions.urls")
 local validate = require("movies.subscriptions.validate")
+local router = require("router")
 
 local M = {}
 
@@ -168,11 +169,7 @@ end
 -- sip:...) is that word.
 function M.routes(app_ctx)
   local ctx = M.context(app_ctx)
-  local function bind(fn)
-    return function(req, params)
-      return fn(ctx, req, params)
-    end
-  end
+  local bind = router.binder(ctx)
   local collection = urls.BASE .. "/{userId}/subscriptions"
   local resource = collection .. "/{subscriptionId}"
   return {
