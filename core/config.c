@@ -111,21 +111,24 @@ static int set_public_url(nc_config_t *cfg, const char *text, char **err) {
 typedef struct {
   const char *key;
   size_t offset;
-  int is_size; /* size_t field, else unsigned */
+  int is_size;    /* size_t field, else unsigned */
+  int zero_is_off; /* 0 is allowed and turns the limit off */
 } numeric_key_t;
 
 static const numeric_key_t numeric_keys[] = {
-    {"max_header_bytes", offsetof(nc_config_t, max_header_bytes), 1},
-    {"max_body_bytes", offsetof(nc_config_t, max_body_bytes), 1},
-    {"max_pending_write_bytes", offsetof(nc_config_t, max_pending_write_bytes), 1},
-    {"header_timeout_ms", offsetof(nc_config_t, header_timeout_ms), 0},
-    {"idle_timeout_ms", offsetof(nc_config_t, idle_timeout_ms), 0},
-    {"max_connections", offsetof(nc_config_t, max_connections), 0},
-    {"ws_max_message_bytes", offsetof(nc_config_t, ws_max_message_bytes), 1},
-    {"ws_send_window_bytes", offsetof(nc_config_t, ws_send_window_bytes), 1},
-    {"ws_stall_timeout_ms", offsetof(nc_config_t, ws_stall_timeout_ms), 0},
-    {"max_static_file_bytes", offsetof(nc_config_t, max_static_file_bytes), 1},
-    {"db_cache_kib", offsetof(nc_config_t, db_cache_kib), 1},
+    {"max_header_bytes", offsetof(nc_config_t, max_header_bytes), 1, 0},
+    {"max_body_bytes", offsetof(nc_config_t, max_body_bytes), 1, 0},
+    {"max_pending_write_bytes", offsetof(nc_config_t, max_pending_write_bytes), 1, 0},
+    {"header_timeout_ms", offsetof(nc_config_t, header_timeout_ms), 0, 0},
+    {"idle_timeout_ms", offsetof(nc_config_t, idle_timeout_ms), 0, 0},
+    {"body_timeout_ms", offsetof(nc_config_t, body_timeout_ms), 0, 0},
+    {"max_connections", offsetof(nc_config_t, max_connections), 0, 0},
+    {"ws_max_message_bytes", offsetof(nc_config_t, ws_max_message_bytes), 1, 0},
+    {"ws_send_window_bytes", offsetof(nc_config_t, ws_send_window_bytes), 1, 0},
+    {"ws_stall_timeout_ms", offsetof(nc_config_t, ws_stall_timeout_ms), 0, 0},
+    {"max_static_file_bytes", offsetof(nc_config_t, max_static_file_bytes), 1, 0},
+    {"db_cache_kib", offsetof(nc_config_t, db_cache_kib), 1, 0},
+    {"script_timeout_ms", offsetof(nc_config_t, script_timeout_ms), 0, 1},
 };
 
 static int add_extra(nc_config_t *cfg, const char *key, const char *value) {
@@ -153,8 +156,11 @@ static int apply_file_key(nc_config_t *cfg, lua_State *L, const char *key,
     if (strcmp(key, numeric_keys[i].key) != 0) continue;
     int isnum;
     lua_Integer v = lua_tointegerx(L, -1, &isnum);
-    if (type != LUA_TNUMBER || !isnum || v <= 0 || v > 0x7fffffff) {
-      *err = format_error("%s: %s must be a positive integer", file, key);
+    lua_Integer least = numeric_keys[i].zero_is_off ? 0 : 1;
+    if (type != LUA_TNUMBER || !isnum || v < least || v > 0x7fffffff) {
+      *err = format_error(least ? "%s: %s must be a positive integer"
+                                : "%s: %s must be an integer >= 0 (0: no limit)",
+                          file, key);
       return -1;
     }
     char *field = (char *)cfg + numeric_keys[i].offset;
@@ -239,6 +245,8 @@ static int set_defaults(nc_config_t *cfg) {
   cfg->max_body_bytes = NC_LIMIT_BODY_BYTES;
   cfg->header_timeout_ms = NC_LIMIT_HEADER_TIMEOUT_MS;
   cfg->idle_timeout_ms = NC_LIMIT_IDLE_TIMEOUT_MS;
+  cfg->body_timeout_ms = NC_LIMIT_BODY_TIMEOUT_MS;
+  cfg->script_timeout_ms = NC_LIMIT_SCRIPT_TIMEOUT_MS;
   cfg->max_connections = NC_LIMIT_MAX_CONNECTIONS;
   cfg->max_pending_write_bytes = NC_LIMIT_PENDING_WRITE_BYTES;
   cfg->ws_max_message_bytes = NC_LIMIT_WS_MESSAGE_BYTES;

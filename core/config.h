@@ -8,9 +8,11 @@
  *   sql = "/srv/sql"              log_level = "debug"
  *   web = "/srv/web"              (files for res.file; default <source>/web)
  *   max_header_bytes, max_body_bytes, header_timeout_ms, idle_timeout_ms,
+ *   body_timeout_ms,
  *   max_connections, max_pending_write_bytes, ws_max_message_bytes,
  *   ws_send_window_bytes, ws_stall_timeout_ms, max_static_file_bytes,
  *   db_cache_kib   (limits.h)
+ *   script_timeout_ms  (limits.h; 0 means no limit)
  *
  * Keys it does not know (server policy for the scripts, such as channel
  * lifetimes) are kept and handed to Lua as core.config. */
@@ -39,6 +41,8 @@ typedef struct {
   size_t max_body_bytes;
   unsigned header_timeout_ms;
   unsigned idle_timeout_ms;
+  unsigned body_timeout_ms;
+  unsigned script_timeout_ms; /* 0: no limit */
   unsigned max_connections;
   size_t max_pending_write_bytes;
   size_t ws_max_message_bytes;

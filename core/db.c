@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
+#include <sys/stat.h>
 
 #define CACHE_BUCKETS 128
 
@@ -22,6 +22,7 @@ typedef struct cached_stmt {
 
 struct nc_db {
   sqlite3 *conn;
+  char *path; /* as given, for error messages */
   cached_stmt_t *cache[CACHE_BUCKETS];
 };
 
@@ -50,9 +51,32 @@ static int pragma_text(sqlite3 *conn, const char *sql, char *out, size_t len) {
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+static const char *file_kind(mode_t mode) {
+  return S_ISDIR(mode)    ? "a directory"
+         : S_ISCHR(mode)  ? "a character device"
+         : S_ISBLK(mode)  ? "a block device"
+         : S_ISFIFO(mode) ? "a FIFO"
+         : S_ISSOCK(mode) ? "a socket"
+                          : "not a regular file";
+}
+
 nc_db_t *nc_db_open(const char *path, char **err) {
+  /* SQLite would open a device or a FIFO as it is (reading a FIFO blocks)
+   * and create PATH-journal beside it before finding out it cannot be a
+   * database; for /dev/null that leaves /dev/null-journal behind. So what
+   * exists must be a regular file (or a link to one) before SQLite sees it.
+   * A missing file is SQLite's to create, and other stat errors its to
+   * report. */
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    *err = format_error("cannot use database %s: it is %s, not a regular file", path,
+                        file_kind(st.st_mode));
+    return NULL;
+  }
   nc_db_t *db = calloc(1, sizeof *db);
-  if (!db) {
+  if (db) db->path = strdup(path);
+  if (!db || !db->path) {
+    free(db);
     *err = format_error("out of memory opening %s", path);
     return NULL;
   }
@@ -103,6 +127,7 @@ void nc_db_close(nc_db_t *db) {
     }
   }
   if (db->conn) sqlite3_close(db->conn);
+  free(db->path);
   free(db);
 }
 
@@ -327,7 +352,7 @@ static int apply_migration(nc_db_t *db, const char *dir, const migration_t *m,
   return 0;
 }
 
-int nc_db_migrate(nc_db_t *db, const char *dir, char **err) {
+static int migrate(nc_db_t *db, const char *dir, char **err) {
   char *msg = NULL;
   if (sqlite3_exec(db->conn,
                    "CREATE TABLE IF NOT EXISTS nc_migrations ("
@@ -335,7 +360,8 @@ int nc_db_migrate(nc_db_t *db, const char *dir, char **err) {
                    " name TEXT NOT NULL,"
                    " applied_at TEXT NOT NULL)",
                    NULL, NULL, &msg) != SQLITE_OK) {
-    *err = format_error("cannot create nc_migrations: %s", msg ? msg : "?");
+    *err = format_error("cannot create nc_migrations: %s",
+                        msg ? msg : sqlite3_errmsg(db->conn));
     sqlite3_free(msg);
     return -1;
   }
@@ -354,4 +380,17 @@ int nc_db_migrate(nc_db_t *db, const char *dir, char **err) {
   }
   free_migrations(list, count);
   return applied_now;
+}
+
+int nc_db_migrate(nc_db_t *db, const char *dir, char **err) {
+  int rc = migrate(db, dir, err);
+  if (rc < 0) {
+    /* The reasons above name the file or statement that failed; the
+     * database it failed on is what an operator needs first. */
+    char *inner = *err;
+    *err = format_error("cannot migrate database %s: %s", db->path,
+                        inner ? inner : "out of memory");
+    free(inner);
+  }
+  return rc;
 }

@@ -11,8 +11,10 @@
 typedef struct nc_db nc_db_t;
 
 /* Opens (creating if needed) the database at `path` in WAL mode with
- * foreign keys on. Returns NULL and a malloc'd one-line reason in *err
- * (caller frees) on failure. */
+ * foreign keys on. A `path` that exists but is not a regular file (a
+ * directory, /dev/null, a FIFO) is refused before SQLite opens it, so
+ * nothing is created beside it. Returns NULL and a malloc'd one-line reason
+ * naming `path` in *err (caller frees) on failure. */
 nc_db_t *nc_db_open(const char *path, char **err);
 
 /* Finalizes cached statements and closes the connection. NULL is fine. */
@@ -20,9 +22,9 @@ void nc_db_close(nc_db_t *db);
 
 /* Applies, in order, every `NNN_name.sql` file of `dir` not yet recorded in
  * the nc_migrations table, each in its own transaction together with its
- * record. Returns the number applied, or -1 with *err set (malloc'd) and the
- * failing file rolled back. Logs nothing: a failed start must print only
- * its one-line reason. */
+ * record. Returns the number applied, or -1 with *err set (malloc'd, one
+ * line naming the database and what failed) and the failing file rolled
+ * back. Logs nothing: a failed start must print only its one-line reason. */
 int nc_db_migrate(nc_db_t *db, const char *dir, char **err);
 
 /* Returns the prepared statement for `sql`, compiled on first use and cached

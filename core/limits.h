@@ -28,6 +28,14 @@
  * tests/e2e/test_limits.py. */
 #define NC_LIMIT_IDLE_TIMEOUT_MS 60000
 
+/* [body_timeout_ms] From the end of a request's headers until its body is
+ * complete. The idle timeout only catches a body that stops; one byte every
+ * few seconds restarts it forever, holding a connection and a buffer of up
+ * to max_body_bytes. In 60 s a client as slow as 140 kbit/s still sends
+ * the largest body we accept (1 MiB). Past it: 408 and close. Crossed:
+ * tests/e2e/test_limits.py. */
+#define NC_LIMIT_BODY_TIMEOUT_MS 60000
+
 /* [max_connections] Open client connections. Each costs a few KiB plus the
  * kernel socket; past this number a new connection gets 503 and a close
  * instead of exhausting file descriptors. 20000 leaves room for the 10,000
@@ -74,6 +82,17 @@
  * tests/e2e/test_websockets.py (a client that never reads, with a small
  * cache, leaves the server's memory flat). */
 #define NC_LIMIT_DB_CACHE_KIB (32 * 1024)
+
+/* [script_timeout_ms] One call from C into the scripts (a handler, an
+ * event of a held connection, a timer, loading app.lua), the SQL it runs
+ * included. Everything runs on the one event-loop thread, so a script stuck
+ * in a loop would freeze every connection for good; past this the call
+ * fails as if it had raised (a handler answers 500, its transaction is
+ * rolled back) and the server goes on. The longest honest call, queueing a
+ * 10,000-subscriber fan-out, takes about 50 ms (a few times that under
+ * ASan): 5 s is far above it, yet a runaway script stalls everyone for
+ * seconds, not for ever. 0 turns the limit off. Crossed: tests/e2e/test_scripts.py. */
+#define NC_LIMIT_SCRIPT_TIMEOUT_MS 5000
 
 /* WAL pages (4 KiB each) after which a checkpoint is started on a worker
  * thread (core/checkpoint.h); SQLite's own default threshold. Not a config

@@ -147,7 +147,7 @@ static int open_scripts(app_t *app, char **err) {
   for (size_t i = 0; i < cfg->extra_count; i++)
     entries[6 + i] = (nc_script_config_t){cfg->extra[i].key, cfg->extra[i].value};
   app->script = nc_script_open(cfg->scripts_dir, app->loop, app->db, app->server,
-                               entries, n, err);
+                               entries, n, cfg->script_timeout_ms, err);
   free(entries);
   return app->script ? 0 : -1;
 }
@@ -182,6 +182,7 @@ static int start(app_t *app, char **err) {
                .max_body_bytes = cfg->max_body_bytes},
       .header_timeout_ms = cfg->header_timeout_ms,
       .idle_timeout_ms = cfg->idle_timeout_ms,
+      .body_timeout_ms = cfg->body_timeout_ms,
       .max_connections = cfg->max_connections,
       .max_pending_write_bytes = cfg->max_pending_write_bytes,
       .ws_max_message_bytes = cfg->ws_max_message_bytes,

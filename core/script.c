@@ -1,18 +1,24 @@
 /* Owns the Lua VM: loading the scripts, the `core` module they call, and
- * the one protected path by which every request enters Lua. What a request
+ * the one protected path by which every request enters Lua, with the clock
+ * that stops a call at script_timeout_ms. What a request
  * means is the scripts' business; the socket it came on is server.c's. */
 #define _GNU_SOURCE
 #include "script.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "limits.h"
 #include "log.h"
 
 typedef struct script_timer {
@@ -34,6 +40,14 @@ struct nc_script {
   script_timer_t *timers;
   lua_Integer next_timer_id;
   int timers_stopped;
+  unsigned timeout_ms; /* script_timeout_ms; 0: no limit */
+  /* Shared with deadline_cb, a signal handler on this same thread. */
+  _Atomic uint64_t deadline; /* CLOCK_MONOTONIC ns at which the running call
+                                expires; 0 while no call runs */
+  _Atomic int expired;       /* the running call is past its deadline */
+  _Atomic int timer_armed;   /* the timer will fire (and may re-arm) */
+  timer_t timer;
+  int has_timer;
 };
 
 /* The registry key under which core functions find their nc_script_t. */
@@ -117,7 +131,15 @@ static sqlite3_stmt *prepare(lua_State *L, nc_script_t *s) {
   return stmt;
 }
 
-static int step_failed(lua_State *L, nc_script_t *s, sqlite3_stmt *stmt) {
+static int timed_out(lua_State *L, nc_script_t *s, int level);
+
+static int step_failed(lua_State *L, nc_script_t *s, sqlite3_stmt *stmt, int rc) {
+  /* The progress handler stopped a statement that outlived the call's
+   * deadline: that is the timeout, not a failure the script may handle. */
+  if (rc == SQLITE_INTERRUPT && atomic_load(&s->expired)) {
+    sqlite3_reset(stmt);
+    return timed_out(L, s, 1); /* at the script's line, not core.db's */
+  }
   lua_pushnil(L);
   lua_pushstring(L, sqlite3_errmsg(nc_db_sqlite(s->db)));
   sqlite3_reset(stmt);
@@ -139,7 +161,7 @@ static int core_db_query(lua_State *L) {
     }
     lua_rawseti(L, -2, ++row);
   }
-  if (rc != SQLITE_DONE) return step_failed(L, s, stmt);
+  if (rc != SQLITE_DONE) return step_failed(L, s, stmt, rc);
   sqlite3_reset(stmt);
   return 1;
 }
@@ -150,7 +172,7 @@ static int core_db_exec(lua_State *L) {
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
   }
-  if (rc != SQLITE_DONE) return step_failed(L, s, stmt);
+  if (rc != SQLITE_DONE) return step_failed(L, s, stmt, rc);
   sqlite3_reset(stmt);
   sqlite3 *conn = nc_db_sqlite(s->db);
   lua_pushinteger(L, sqlite3_changes(conn));
@@ -440,6 +462,164 @@ static void install_core(lua_State *L, const nc_script_config_t *config,
 
 /* ---- the protected path into Lua ---- */
 
+/* script_timeout_ms. Any Lua hook sends every instruction through the
+ * VM's slow path (lvm.c 'trap'): a count hook on all the time cost 15-19%
+ * more CPU per request however rarely it fired. So the main thread runs
+ * without one, and a POSIX timer signals the loop's thread at the deadline;
+ * its handler marks the call expired and installs a count hook of 1 there,
+ * as lua.c does for Ctrl-C (ldebug.c: lua_sethook may be called from a
+ * signal handler; lvm.c rechecks on every jump so that a signal stops a
+ * tight loop). The timer is armed when a call starts and none is pending,
+ * and re-arms itself while calls run, so a busy server makes no system
+ * call per request and an idle one takes no signals. */
+
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
+
+/* Coroutines are not reached by a hook set on the main thread, so each
+ * carries its own, checking the expired flag every this many instructions
+ * (a few microseconds); they pay the slow path, which the scripts do not
+ * use. */
+#define COROUTINE_HOOK_INSTRUCTIONS 1000
+
+/* SQLite VM steps between two looks at the expired flag during a
+ * statement: a few tens of microseconds of SQL. */
+#define PROGRESS_STEPS 1000
+
+static void limit_hook(lua_State *L, lua_Debug *ar);
+
+/* Raises the timeout in L, placed at the function `level` up the stack.
+ * Every later instruction of L raises it again (deadline_cb has done the
+ * same for the main thread): a script that catches it gets no further than
+ * its next instruction, so however many pcalls stand in the way it reaches
+ * protected_call. A coroutine's hook of COROUTINE_HOOK_INSTRUCTIONS alone
+ * would fire inside `while true do pcall(spin) end`'s spin every time. */
+static int timed_out(lua_State *L, nc_script_t *s, int level) {
+  lua_sethook(L, limit_hook, LUA_MASKCOUNT, 1);
+  luaL_where(L, level);
+  /* lua_pushfstring has no %u; config.c keeps the value within int. */
+  lua_pushfstring(L, "script ran longer than %d ms (script_timeout_ms)",
+                  (int)s->timeout_ms);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+static void limit_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  nc_script_t *s = script_of(L);
+  /* Level 0 in a hook is the Lua function it interrupted. */
+  if (atomic_load(&s->expired)) timed_out(L, s, 0);
+}
+
+/* Nonzero interrupts the statement (SQLITE_INTERRUPT): only once the
+ * running call has expired, never for the core's own SQL between calls. */
+static int progress_cb(void *arg) {
+  nc_script_t *s = arg;
+  return atomic_load(&s->expired);
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void set_timer(nc_script_t *s, uint64_t at_ns) {
+  struct itimerspec when = {0};
+  when.it_value.tv_sec = (time_t)(at_ns / 1000000000u);
+  when.it_value.tv_nsec = (long)(at_ns % 1000000000u);
+  timer_settime(s->timer, TIMER_ABSTIME, &when, NULL);
+}
+
+/* The timer's signal, on the loop's thread, between any two instructions
+ * of the VM or of C: only lock-free atomics, lua_sethook and
+ * async-signal-safe calls here. */
+static void deadline_cb(int sig, siginfo_t *info, void *context) {
+  (void)sig;
+  (void)context;
+  nc_script_t *s = info->si_value.sival_ptr;
+  int saved_errno = errno;
+  uint64_t deadline = atomic_load(&s->deadline);
+  if (!deadline) {
+    atomic_store(&s->timer_armed, 0); /* no call runs: quiet until one does */
+  } else if (now_ns() >= deadline) {
+    atomic_store(&s->timer_armed, 0);
+    atomic_store(&s->expired, 1);
+    lua_sethook(s->L, limit_hook, LUA_MASKCOUNT, 1);
+  } else {
+    set_timer(s, deadline); /* armed for an earlier call */
+  }
+  errno = saved_errno;
+}
+
+/* Takes a real-time signal for the deadline timer, delivered to the
+ * calling thread only: the checkpoint and libuv's worker threads must never
+ * run the handler. */
+static int start_deadline_timer(nc_script_t *s) {
+  struct sigaction action = {0};
+  action.sa_sigaction = deadline_cb;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  struct sigevent event = {0};
+  event.sigev_notify = SIGEV_THREAD_ID;
+  event.sigev_signo = SIGRTMIN;
+  event.sigev_value.sival_ptr = s;
+  event.sigev_notify_thread_id = gettid();
+  if (sigaction(SIGRTMIN, &action, NULL) != 0 ||
+      timer_create(CLOCK_MONOTONIC, &event, &s->timer) != 0)
+    return -1;
+  s->has_timer = 1;
+  return 0;
+}
+
+/* coroutine.create and coroutine.wrap (upvalue 1: Lua's own), giving the
+ * new thread its hook. wrap's function holds its thread as upvalue 1. */
+static int coroutine_create_or_wrap(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  lua_State *co = lua_tothread(L, -1);
+  if (!co && lua_getupvalue(L, -1, 1)) {
+    co = lua_tothread(L, -1); /* still held by the function */
+    lua_pop(L, 1);
+  }
+  if (co) lua_sethook(co, limit_hook, LUA_MASKCOUNT, COROUTINE_HOOK_INSTRUCTIONS);
+  return 1;
+}
+
+static void hook_coroutines(lua_State *L) {
+  static const char *const names[] = {"create", "wrap"};
+  lua_getglobal(L, "coroutine");
+  for (int i = 0; i < 2; i++) {
+    lua_getfield(L, -1, names[i]);
+    lua_pushcclosure(L, coroutine_create_or_wrap, 1);
+    lua_setfield(L, -2, names[i]);
+  }
+  lua_pop(L, 1);
+}
+
+/* Starts the clock of a call from C into Lua. */
+static void call_started(nc_script_t *s) {
+  if (!s->timeout_ms) return;
+  /* Left by the last call's timeout; the handler sets none while no call
+   * runs, so this cannot race with it. */
+  if (lua_gethook(s->L)) lua_sethook(s->L, NULL, 0, 0);
+  uint64_t deadline = now_ns() + (uint64_t)s->timeout_ms * 1000000u;
+  atomic_store(&s->deadline, deadline);
+  if (!atomic_load(&s->timer_armed)) {
+    atomic_store(&s->timer_armed, 1);
+    set_timer(s, deadline);
+  }
+}
+
+/* Before anything else that follows the call: the ROLLBACK in
+ * protected_call must not be interrupted, nor Lua run by take_reply raise. */
+static void call_ended(nc_script_t *s) {
+  atomic_store(&s->deadline, 0);
+  atomic_store(&s->expired, 0);
+}
+
 static int traceback_cb(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
@@ -447,17 +627,20 @@ static int traceback_cb(lua_State *L) {
   return 1;
 }
 
-/* Calls the function below `nargs` arguments on the stack. Returns NULL
- * and leaves `nresults` on success. On error returns the message with its
- * traceback, left on top of the stack for the caller to log and pop, after
- * rolling back any transaction the script left open (one raised inside
+/* Calls the function below `nargs` arguments on the stack, for at most
+ * script_timeout_ms. Returns NULL and leaves `nresults` on success. On
+ * error (the timeout included) returns the message with its traceback,
+ * left on top of the stack for the caller to log and pop, after rolling
+ * back any transaction the script left open (one raised inside
  * core.db.transaction is already rolled back; one opened by hand is not). */
 static const char *protected_call(nc_script_t *s, int nargs, int nresults) {
   lua_State *L = s->L;
   int base = lua_gettop(L) - nargs;
   lua_pushcfunction(L, traceback_cb);
   lua_insert(L, base);
+  call_started(s);
   int rc = lua_pcall(L, nargs, nresults, base);
+  call_ended(s);
   lua_remove(L, base);
   if (rc == LUA_OK) return NULL;
   sqlite3 *conn = nc_db_sqlite(s->db);
@@ -466,9 +649,19 @@ static const char *protected_call(nc_script_t *s, int nargs, int nresults) {
   return msg ? msg : "(no message)";
 }
 
+/* The database outlives the script: its progress handler must not be left
+ * pointing at a freed nc_script_t. */
+static void close_vm(nc_script_t *s, lua_State *L) {
+  /* A deleted timer's pending signal is discarded with it (timer_delete). */
+  if (s->has_timer) timer_delete(s->timer);
+  if (s->timeout_ms) sqlite3_progress_handler(nc_db_sqlite(s->db), 0, NULL, NULL);
+  lua_close(L);
+  free(s);
+}
+
 nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
                             nc_server_t *server, const nc_script_config_t *config,
-                            size_t config_count, char **err) {
+                            size_t config_count, unsigned timeout_ms, char **err) {
   nc_script_t *s = calloc(1, sizeof *s);
   lua_State *L = s ? luaL_newstate() : NULL;
   if (!L) {
@@ -488,6 +681,20 @@ nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
   lua_pushlightuserdata(L, s);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &script_key);
   install_core(L, config, config_count);
+  s->timeout_ms = timeout_ms;
+  if (s->timeout_ms) {
+    if (start_deadline_timer(s) != 0) {
+      *err = malloc(128);
+      if (*err)
+        snprintf(*err, 128, "cannot start the script_timeout_ms timer: %s",
+                 strerror(errno));
+      close_vm(s, L);
+      return NULL;
+    }
+    /* Before app.lua runs, so that no coroutine is made without the hook. */
+    hook_coroutines(L);
+    sqlite3_progress_handler(nc_db_sqlite(db), PROGRESS_STEPS, progress_cb, s);
+  }
 
   /* The scripts directory comes first so a user's module wins. */
   lua_getglobal(L, "package");
@@ -505,7 +712,10 @@ nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
   } else {
     lua_pushcfunction(L, traceback_cb);
     lua_insert(L, -2);
-    if (lua_pcall(L, 0, 1, -2) != LUA_OK) {
+    call_started(s);
+    int rc = lua_pcall(L, 0, 1, -2);
+    call_ended(s);
+    if (rc != LUA_OK) {
       problem = lua_tostring(L, -1);
     } else {
       if (lua_istable(L, -1) && lua_getfield(L, -1, "handle") == LUA_TFUNCTION) {
@@ -525,15 +735,13 @@ nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
   /* The timers' handles are closed but libuv frees nothing until the
    * loop runs their close callbacks; the structs only hold the handle. */
   s->L = NULL;
-  lua_close(L);
-  free(s);
+  close_vm(s, L);
   return NULL;
 }
 
 void nc_script_close(nc_script_t *s) {
   if (!s) return;
-  lua_close(s->L);
-  free(s);
+  close_vm(s, s->L);
 }
 
 static void push_request(lua_State *L, const nc_http_request_t *req) {

@@ -74,6 +74,17 @@
  * returns something that is not a response, the error and its traceback are
  * logged and the client gets a plain 500; the server keeps running.
  *
+ * Every call from C into Lua (loading app.lua, app.handle, the events
+ * above, core.timer callbacks) may run for at most script_timeout_ms
+ * (limits.h; 0: no limit), the SQL it runs included. Past it the call
+ * raises "script ran longer than N ms (script_timeout_ms)", which goes the
+ * way of any other error. A script cannot catch it for good: once raised,
+ * every further instruction of the call raises it again, in a pcall or a
+ * coroutine too. A timer signal (SIGRTMIN, to the loop's thread) stops the
+ * main thread's Lua at the deadline; coroutines and SQL statements see it
+ * within 1000 instructions or SQLite steps. Time spent inside one C
+ * function (a string.rep, a pattern match) is not cut short.
+ *
  * ---- What Lua calls in C: package.loaded.core ------------------------------
  *
  *   core.db.query(sql, ...) -> rows | nil, err
@@ -82,7 +93,8 @@
  *       a table keyed by column name (an empty table when none). Statements
  *       are prepared once and cached by SQL text. Constraint violations and
  *       other runtime failures return nil and the SQLite message; a statement
- *       that does not compile, or a bad argument, raises.
+ *       that does not compile, or a bad argument, raises, as does one still
+ *       running at the call's deadline (script_timeout_ms, above).
  *   core.db.exec(sql, ...) -> changes, last_insert_rowid | nil, err
  *       As query, for statements that return no rows.
  *   core.db.transaction(fn, ...) -> fn's results
@@ -145,11 +157,15 @@ typedef struct {
 
 /* Creates the VM, installs `core`, loads <dir>/app.lua. `loop`, `db` and
  * `server` (for core.hub) are borrowed and must outlive the script.
- * `config` is copied. Returns NULL and a malloc'd one-line message in *err
- * (caller frees) on failure. */
+ * `config` is copied into core.config. `timeout_ms` is script_timeout_ms
+ * (0: no limit). Call it on the thread that runs the
+ * loop: the limit's timer signals that thread (SIGRTMIN's handler is
+ * installed for the process) and a progress handler sits on db's
+ * connection, both until nc_script_close(). Returns NULL and a malloc'd
+ * one-line message in *err (caller frees) on failure. */
 nc_script_t *nc_script_open(const char *dir, uv_loop_t *loop, nc_db_t *db,
                             nc_server_t *server, const nc_script_config_t *config,
-                            size_t config_count, char **err);
+                            size_t config_count, unsigned timeout_ms, char **err);
 
 /* Cancels every core.timer, so the loop can end; no script callback runs
  * after this. Call before the last uv_run returns. */

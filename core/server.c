@@ -319,6 +319,18 @@ static void pause_for_writes(conn_t *c, const char *data, size_t len) {
   c->pending_len += len;
 }
 
+/* Starts the clocks of the request being read once its first byte, then
+ * the end of its headers, has been fed. Loop time: for bytes that waited
+ * (pipelined behind a previous request, or held while output drained) that
+ * is when they were fed, so no request is charged for time spent before
+ * its predecessor was answered. */
+static void start_request_clocks(conn_t *c) {
+  if (!nc_http_parser_busy(c->parser)) return;
+  uint64_t now = uv_now(c->server->loop);
+  if (!c->request_started) c->request_started = now;
+  if (!c->body_started && nc_http_parser_headers_done(c->parser)) c->body_started = now;
+}
+
 void nc_conn_process(conn_t *c, const char *data, size_t len) {
   nc_server_t *s = c->server;
   if (c->mode == MODE_WS) {
@@ -338,6 +350,8 @@ void nc_conn_process(conn_t *c, const char *data, size_t len) {
     nc_http_result_t r = nc_http_parser_feed(c->parser, data, len, &used);
     data += used;
     len -= used;
+    c->request_bytes += used;
+    start_request_clocks(c);
     switch (r) {
       case NC_HTTP_MORE:
         break;
@@ -354,6 +368,9 @@ void nc_conn_process(conn_t *c, const char *data, size_t len) {
         break;
       }
       case NC_HTTP_REQUEST:
+        /* The next request, maybe already in `data`, starts its own clocks. */
+        c->request_started = c->body_started = 0;
+        c->request_bytes = 0;
         respond(c, nc_http_parser_request(c->parser));
         if (c->state != CONN_OPEN) return;
         if (c->mode == MODE_PARKED) {
@@ -419,8 +436,22 @@ void nc_conn_timeout_cb(uv_timer_t *t) {
     nc_conn_respond_plain(c, 408, "408 Request Timeout", NULL);
     return;
   }
-  if (nc_http_parser_busy(c->parser))
+  if (nc_http_parser_busy(c->parser)) {
+    const nc_server_options_t *o = &c->server->opts;
+    uint64_t spent = uv_now(c->server->loop) - c->body_started;
+    if (spent >= o->body_timeout_ms) {
+      /* The parser does not tell how much of the body it has: the count
+       * below is every byte of the request, its headers included. */
+      nc_log(NC_LOG_INFO,
+             "%s: closed: request body not complete %llu ms after its headers "
+             "(body_timeout_ms %u); %zu bytes of the request received",
+             c->peer, (unsigned long long)spent, o->body_timeout_ms, c->request_bytes);
+      nc_conn_stop_reading(c);
+      nc_conn_respond_plain(c, 408, "408 Request Timeout: request body too slow", NULL);
+      return;
+    }
     nc_log(NC_LOG_INFO, "%s: closed: request body stalled", c->peer);
+  }
   nc_conn_close(c);
 }
 
@@ -453,13 +484,19 @@ void nc_conn_update_timer(conn_t *c) {
              !nc_http_parser_busy(c->parser)) {
     timeout = 0; /* input that waited for a parked request's answer */
   } else if (!nc_http_parser_busy(c->parser)) {
-    c->request_started = 0;
+    /* Between requests: the idle timeout. */
   } else if (!nc_http_parser_headers_done(c->parser)) {
     /* The header deadline runs from the request's first byte and is not
      * extended by trickling bytes: that is what stops slow-loris. */
-    if (!c->request_started) c->request_started = now;
     uint64_t spent = now - c->request_started;
     timeout = spent >= o->header_timeout_ms ? 1 : o->header_timeout_ms - spent;
+  } else {
+    /* A body: a gap of idle_timeout_ms closes it as stalled, and however
+     * steadily it trickles, it must be complete within body_timeout_ms of
+     * the end of its headers. */
+    uint64_t spent = now - c->body_started;
+    uint64_t left = spent >= o->body_timeout_ms ? 1 : o->body_timeout_ms - spent;
+    if (left < timeout) timeout = left;
   }
   uv_timer_start(&c->timer, nc_conn_timeout_cb, timeout, 0);
 }
@@ -527,7 +564,11 @@ static void connection_cb(uv_stream_t *listener, int status) {
     nc_log(NC_LOG_WARN, "%s: refused: %u connections open (max_connections)",
            c->peer, s->count);
     nc_conn_start_reading(c);
-    nc_conn_respond_plain(c, 503, "503 Service Unavailable: too many connections", NULL);
+    /* RFC 9110 10.2.3: a slot is likely free again soon; clients that honour
+     * Retry-After wait a moment instead of retrying in a tight loop. */
+    nc_http_header_t retry = {"Retry-After", "1"};
+    nc_conn_respond_plain(c, 503, "503 Service Unavailable: too many connections",
+                          &retry);
     return;
   }
   c->parser = nc_http_parser_new(&s->opts.http);

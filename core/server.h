@@ -89,6 +89,7 @@ typedef struct {
   nc_http_limits_t http;            /* header and body sizes */
   unsigned header_timeout_ms;       /* first byte of a request -> headers done */
   unsigned idle_timeout_ms;         /* no request in progress, or body stalls */
+  unsigned body_timeout_ms;         /* headers done -> body complete; past it: 408 */
   unsigned max_connections;         /* open client connections */
   size_t max_pending_write_bytes;   /* queued output before reads pause */
   size_t ws_max_message_bytes;      /* a client message; past it: close 1009 */

@@ -54,7 +54,14 @@ typedef struct conn {
   char *pending;             /* bytes read but not fed while paused */
   size_t pending_len;
   size_t write_bytes;        /* queued and not yet written */
-  uint64_t request_started;  /* loop time of a request's first byte, or 0 */
+  /* Clocks of the request being read, 0 between requests: loop time its
+   * first byte was fed to the parser (the header deadline runs from here)
+   * and loop time its headers were complete (the body deadline). Reset as
+   * each request completes, so a pipelined request that arrived in the same
+   * read as the end of its predecessor gets a clock of its own. */
+  uint64_t request_started;
+  uint64_t body_started;
+  size_t request_bytes;      /* of the request being read, for the log */
   conn_mode_t mode;
   /* Under a key in the hub (parked or WebSocket). The key outlives that,
    * for the `gone` event owed once the connection lets go of it. */

@@ -92,6 +92,30 @@ static void test_open_unwritable_path_fails(void) {
   free(err);
 }
 
+/* Only a regular file (or a link to one) may be a database: SQLite would
+ * otherwise create PATH-journal beside a directory or device, and block
+ * reading a FIFO. Refused with the path named, and nothing created. */
+static void test_open_refuses_what_is_not_a_file(void) {
+  fresh_dir();
+  char fifo[512];
+  snprintf(fifo, sizeof fifo, "%s/fifo", workdir);
+  CHECK_INT(mkfifo(fifo, 0600), 0);
+  const char *paths[] = {workdir, fifo};
+  const char *kinds[] = {"directory", "FIFO"};
+  for (int i = 0; i < 2; i++) {
+    char *err = NULL;
+    nc_db_t *db = nc_db_open(paths[i], &err);
+    CHECK(db == NULL);
+    CHECK(err != NULL && strstr(err, paths[i]) != NULL);
+    CHECK(err != NULL && strstr(err, kinds[i]) != NULL);
+    free(err);
+    nc_db_close(db);
+    char journal[600];
+    snprintf(journal, sizeof journal, "%s-journal", paths[i]);
+    CHECK(access(journal, F_OK) != 0);
+  }
+}
+
 static void test_migrations_apply_in_order_once(void) {
   fresh_dir();
   /* Written out of order: 002 depends on 001, so order matters. */
@@ -126,6 +150,10 @@ static void test_failing_migration_rolls_back(void) {
   CHECK_INT(nc_db_migrate(db, sql_dir(), &err), -1);
   CHECK(err != NULL && strstr(err, "002_half.sql") != NULL);
   CHECK(err != NULL && strstr(err, "no_such_table") != NULL);
+  /* The database is named too: a start fails with this one line. */
+  char path[512];
+  snprintf(path, sizeof path, "%s/test.db", workdir);
+  CHECK(err != NULL && strstr(err, path) != NULL);
   free(err);
   err = NULL;
   CHECK_INT(scalar(db, "SELECT count(*) FROM t"), 0);
@@ -245,6 +273,7 @@ static void test_checkpoints_run_off_the_loop(void) {
 int main(void) {
   RUN(test_open_uses_wal);
   RUN(test_open_unwritable_path_fails);
+  RUN(test_open_refuses_what_is_not_a_file);
   RUN(test_migrations_apply_in_order_once);
   RUN(test_failing_migration_rolls_back);
   RUN(test_duplicate_numbers_rejected);

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -17,6 +18,29 @@ from ncfixture import (BINARY, SCRIPTS_DIR, SLOW, SOURCE_DIR, Server,
                        list_all_movies, require_binary, write_config)
 
 MOVIES = "/movies/v1/movies"
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
+
+
+def port_free(host, port):
+    """True if host:port can be bound now. SO_REUSEADDR as libuv sets it, so
+    connections of an earlier server in TIME_WAIT do not count as busy."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class NoFlagsServer(Server):
+    """The binary run with no flag at all, in its own temporary directory:
+    every default of API.md section 1 applies."""
+
+    def command(self):
+        return [BINARY]
 
 
 def project_version():
@@ -119,6 +143,83 @@ class CliTest(unittest.TestCase):
         with open(path, "wb") as f:
             f.write(b"this is not an SQLite file\n" * 100)
         self.assertUsageError(self.safe_args(**{"--db": path}), path)
+
+    def test_db_not_a_regular_file(self):
+        # SQLite would create PATH-journal beside these (as root, even
+        # /dev/null-journal) before failing, or block reading the FIFO.
+        adir = os.path.join(self.tmp, "adir")
+        os.mkdir(adir)
+        fifo = os.path.join(self.tmp, "fifo")
+        os.mkfifo(fifo)
+        devnull_journal_before = os.path.exists("/dev/null-journal")
+        for path, kind in ((adir, "directory"), (fifo, "FIFO"), ("/dev/null", "device")):
+            with self.subTest(db=path):
+                line = self.assertUsageError(self.safe_args(**{"--db": path}), path)
+                self.assertIn(kind, line)
+                if path != "/dev/null" or not devnull_journal_before:
+                    self.assertFalse(os.path.exists(path + "-journal"),
+                                     "%s-journal created" % path)
+                    self.assertFalse(os.path.exists(path + "-wal"), "%s-wal created" % path)
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["adir", "fifo"])
+        self.assertEqual(os.listdir(adir), [])
+
+    def test_failed_migration_names_db(self):
+        sql = os.path.join(self.tmp, "sql")
+        os.mkdir(sql)
+        with open(os.path.join(sql, "001_broken.sql"), "w") as f:
+            f.write("CREATE TABLE (;\n")
+        cfg = os.path.join(self.tmp, "c.lua")
+        write_config(cfg, {"sql": sql})
+        dbdir = os.path.join(self.tmp, "db")
+        os.mkdir(dbdir)
+        db = os.path.join(dbdir, "nc.db")
+        line = self.assertUsageError(self.safe_args(**{"--db": db, "--config": cfg}), db)
+        self.assertIn("001_broken.sql", line)
+        self.assertNoDbLeft(db)
+
+    def test_defaults_with_no_flags(self):
+        # API.md section 1 with no flag: 127.0.0.1:8080, ./data/ncserver.db
+        # under the working directory, scripts and sql from the source tree.
+        # When something else holds port 8080 the default is still checked:
+        # the start must fail naming that address.
+        if port_free(DEFAULT_HOST, DEFAULT_PORT):
+            s = NoFlagsServer()
+            try:
+                s.start()
+            except AssertionError:
+                # Taken between the check and the start (say, by this same
+                # test of another build): then the busy case must hold.
+                if s.proc is None or s.proc.returncode != 2 or \
+                        port_free(DEFAULT_HOST, DEFAULT_PORT):
+                    raise
+                self.assertBusyDefaultPort(s.proc.returncode, s.log(), s.tmp)
+                return
+            try:
+                self.assertEqual((s.host, s.port), (DEFAULT_HOST, DEFAULT_PORT))
+                self.assertIn("listening on http://127.0.0.1:8080", s.log())
+                self.assertTrue(os.path.isfile(os.path.join(s.tmp, "data", "ncserver.db")),
+                                "no ./data/ncserver.db in the working directory: %r"
+                                % os.listdir(s.tmp))
+                r = s.get(MOVIES)
+                self.assertEqual(r.status, 200, r)
+                movies = r.json()["movieList"]["movie"]
+                self.assertTrue(movies, "the default database was not seeded")
+                # The default public URL is the listen address.
+                self.assertTrue(movies[0]["resourceURL"].startswith(
+                    "http://127.0.0.1:8080/movies/v1/movies/"), movies[0])
+            finally:
+                s.stop()
+        else:
+            rc, out, err = self.run_server([])
+            self.assertBusyDefaultPort(rc, err, self.tmp)
+
+    def assertBusyDefaultPort(self, rc, err, cwd):
+        lines = [l for l in err.splitlines() if l.strip()]
+        self.assertEqual(rc, 2, err)
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn("127.0.0.1:8080", lines[0])
+        # The port is bound before the database is touched.
+        self.assertFalse(os.path.exists(os.path.join(cwd, "data")))
 
     def test_scripts_without_app_lua(self):
         empty = os.path.join(self.tmp, "empty")

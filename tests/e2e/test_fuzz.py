@@ -1,10 +1,13 @@
 """10,000 connections of random and half-valid bytes (fixed seed), at most 200
-at a time; afterwards the server must still be running and answer correctly.
-No response may be a 500: garbage is the client's fault (API.md section 2).
+at a time; afterwards the server must still be running and answer correctly,
+and once it has seen every connection close it holds no socket more than
+before. No response may be a 500: garbage is the client's fault (API.md
+section 2).
 """
 
 import errno
 import json
+import os
 import random
 import re
 import selectors
@@ -68,6 +71,19 @@ REQUEST_LINES = [b"GET / HTTP/1.1\r\n", b"GET /movies/v1/movies/1 HTTP/1.1\r\n",
                  b"PATCH /movies/v1/movies/987654321 HTTP/1.1\r\n"]
 
 TOKEN_CHARS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:;/ ,.={}[]\"%\t"
+
+
+def open_sockets(pid):
+    """The sockets process `pid` holds open (its listener, its connections)."""
+    count = 0
+    fd_dir = "/proc/%d/fd" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)).startswith("socket:"):
+                count += 1
+        except FileNotFoundError:
+            pass  # closed while we looked
+    return count
 
 
 def rand_bytes(rng, n):
@@ -147,6 +163,9 @@ class Conn:
 class FuzzTest(ServerTestCase):
 
     def test_random_connections(self):
+        # Sockets only: SQLite's files and the checkpoint worker's connection
+        # may open later, and are no connection leak.
+        sockets_before = open_sockets(self.server.proc.pid)
         before = self.server.get("/movies/v1/movies/1")
         self.assertStatus(before, 200)
         stats, bad = self.run_fuzz()
@@ -165,6 +184,24 @@ class FuzzTest(ServerTestCase):
                       % (stats["server_errors"], stats, "\n".join(repr(b) for b in bad[:3])))
         # Several statuses were seen: the server did parse some of this.
         self.assertGreater(stats["answered"], CONNECTIONS // 4, stats)
+        # The server read every byte we sent (a connection is stuck when
+        # sending did not finish within CONNECT_SECONDS). `timeout` is no
+        # error: it counts connections we gave up on while the server rightly
+        # waited, for the rest of an incomplete request or the next request
+        # on a keep-alive connection.
+        self.assertEqual(stats["stuck"], 0, stats)
+        # Every fuzz connection is closed on our side: the server notices
+        # each (EOF or reset; at most LINGER_MS after its last answer) and
+        # keeps none of them.
+        deadline = time.monotonic() + 30 * SLOW
+        while True:
+            sockets_now = open_sockets(self.server.proc.pid)
+            if sockets_now <= sockets_before or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)  # polling, bounded by the deadline
+        self.assertEqual(sockets_now, sockets_before,
+                         "the server still holds %d sockets %.0f s after the fuzz run, "
+                         "%d before it" % (sockets_now, 30 * SLOW, sockets_before))
 
     def run_fuzz(self):
         rng = random.Random(SEED)

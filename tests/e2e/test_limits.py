@@ -1,6 +1,6 @@
 """The limits of core/limits.h, crossed with small values set through --config:
-431, 413, the header (slow-loris) and idle timeouts, max_connections, and a
-client that pipelines without reading (max_pending_write_bytes).
+431, 413, the header (slow-loris), body and idle timeouts, max_connections,
+and a client that pipelines without reading (max_pending_write_bytes).
 """
 
 import json
@@ -214,6 +214,113 @@ class SmallLimitsTest(ServerTestCase):
         self.assertStatus(self.server.get("/health"), 200)
 
 
+class PipelinedHeaderClockTest(ServerTestCase):
+    """Each request's header deadline runs from its own first byte (or from
+    when its predecessor completed), not from the first byte of an earlier
+    request that arrived in the same read."""
+    TIMEOUT = 2.0
+    server_config = {"header_timeout_ms": int(TIMEOUT * 1000), "idle_timeout_ms": 30000}
+
+    def start_pipelined_second(self, c):
+        """Sends request 1 slowly (TIMEOUT - 0.7 s from its first byte to its
+        end), with the start of request 2 in the same send as that end; reads
+        the answer to request 1. Returns when request 2 started."""
+        c.send(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        time.sleep(self.TIMEOUT - 0.7)
+        c.send(b"\r\nGET /health HTTP/1.1\r\n")
+        second_started = time.monotonic()
+        self.assertStatus(c.read_response(), 200, "request 1")
+        return second_started
+
+    def test_pipelined_request_gets_its_own_header_time(self):
+        # Request 2 completes 1.0 s after its start, well inside its own
+        # header_timeout, but 2.3 s after request 1 began: a clock inherited
+        # from request 1 would have answered 408 0.7 s into request 2.
+        c = self.server.raw()
+        try:
+            second_started = self.start_pipelined_second(c)
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - second_started)))
+            c.send(b"Host: 127.0.0.1\r\n\r\n")
+            r = c.read_response()
+            self.assertStatus(r, 200, "request 2, complete %.2f s after its first byte"
+                              % (time.monotonic() - second_started))
+        finally:
+            c.close()
+
+    def test_pipelined_request_header_timeout_counts_from_its_start(self):
+        c = self.server.raw()
+        try:
+            second_started = self.start_pipelined_second(c)
+            self.assertTrue(c.wait_closed(10 * SLOW), "request 2 never completed, "
+                            "yet the connection is still open")
+            elapsed = time.monotonic() - second_started
+            self.assertGreaterEqual(elapsed, self.TIMEOUT - 0.1,
+                                    "request 2 cut off %.2f s after its first byte "
+                                    "(header_timeout_ms %d)" % (elapsed, self.TIMEOUT * 1000))
+            self.assertTrue(c.buf.startswith(b"HTTP/1.1 408"), c.buf[:200])
+        finally:
+            c.close()
+
+
+class BodyTimeoutTest(ServerTestCase):
+    """body_timeout_ms bounds the whole body, however steadily it trickles;
+    the idle timeout alone restarts with every byte."""
+    BODY_TIMEOUT = 1.5
+    server_config = {"body_timeout_ms": int(BODY_TIMEOUT * 1000), "idle_timeout_ms": 1000,
+                     "header_timeout_ms": 1000}
+
+    def test_trickling_body_cut_off(self):
+        c = self.server.raw()
+        try:
+            port = c.sock.getsockname()[1]
+            c.send(post_head(100) + b"{")
+            start = time.monotonic()
+            sent = 1
+            closed = False
+            # One byte every 0.3 s: never idle for idle_timeout_ms (1 s).
+            while time.monotonic() - start < 6 * SLOW and sent < 99:
+                if c.wait_closed(0.3):
+                    closed = True
+                    break
+                try:
+                    c.send(b" ")
+                except OSError as e:
+                    if not socket_closed_error(e):
+                        raise
+                    closed = c.wait_closed(5 * SLOW)
+                    break
+                sent += 1
+            elapsed = time.monotonic() - start
+            self.assertTrue(closed, "a body trickled for %.1f s (%d of 100 bytes) is "
+                            "still accepted (body_timeout_ms %d)"
+                            % (elapsed, sent, self.BODY_TIMEOUT * 1000))
+            self.assertGreaterEqual(elapsed, self.BODY_TIMEOUT - 0.1,
+                                    "cut off before body_timeout_ms")
+            r = c.read_response()
+            self.assertEqual(r.status, 408, r)
+            self.assertEqual(r.header("Connection"), "close", r)
+        finally:
+            c.close()
+        line = self.server.wait_for_log_re(
+            r"127\.0\.0\.1:%d: closed: request body not complete \d+ ms after its "
+            r"headers \(body_timeout_ms 1500\); \d+ bytes of the request received" % port)
+        self.assertIsNotNone(line)
+        self.assertStatus(self.server.get("/health"), 200)
+
+    def test_slow_body_within_timeout_served(self):
+        # Trickling is fine as long as the body ends in time.
+        body = movie_json(200)
+        c = self.server.raw()
+        try:
+            c.send(post_head(len(body)))
+            for i in range(0, len(body), 50):
+                time.sleep(0.1)
+                c.send(body[i:i + 50])
+            self.assertStatus(c.read_response(), 201)
+        finally:
+            c.close()
+
+
 class ConnectionLimitTest(ServerTestCase):
     server_config = {"max_connections": 20, "idle_timeout_ms": 30000,
                      "header_timeout_ms": 30000}
@@ -260,8 +367,12 @@ class ConnectionLimitTest(ServerTestCase):
                     r = extra.read_response()
                 except (ConnectionClosed, ConnectionResetError):
                     r = None
-                if r is not None:
-                    self.assertStatus(r, 503, "connection %d of %d" % (self.LIMIT + 1, self.LIMIT))
+                # The server lingers after its 503, so the answer is not
+                # lost to a reset even though the connection is refused.
+                self.assertIsNotNone(r, "no 503 for connection %d of %d"
+                                     % (self.LIMIT + 1, self.LIMIT))
+                self.assertStatus(r, 503, "connection %d of %d" % (self.LIMIT + 1, self.LIMIT))
+                self.assertEqual(r.header("Retry-After"), "1", r)
                 self.assertTrue(extra.wait_closed(5 * SLOW),
                                 "connection over the limit left open")
             finally:

@@ -200,6 +200,82 @@ routes["/hub/events"] = function()
   return json(200, out)
 end
 
+-- script_timeout_ms: each way a call from C can run too long. None of
+-- these ends without the limit.
+local function spin()
+  while true do end
+end
+
+routes["/spin"] = function()
+  spin()
+end
+
+-- Catches the timeout and goes round again: only ends if every later
+-- instruction raises too.
+routes["/spin-pcall"] = function()
+  while true do pcall(spin) end
+end
+
+-- A coroutine is out of reach of the main thread's hook; this one also
+-- catches the timeout and goes round again, and coroutine.resume returns
+-- it rather than raising it (the handler would then answer 200).
+routes["/spin-coroutine"] = function()
+  local ok, err = coroutine.resume(coroutine.create(function()
+    while true do pcall(spin) end
+  end))
+  return json(200, { ok = ok, err = err })
+end
+
+routes["/spin-wrap"] = function()
+  local ok, err = pcall(coroutine.wrap(spin))
+  return json(200, { ok = ok, err = err })
+end
+
+-- Writes a row, then spins inside core.db.transaction, or (?by=hand)
+-- after a BEGIN of its own that only the core can roll back.
+routes["/spin-tx"] = function(req)
+  local function write_and_spin()
+    core.db.exec("INSERT OR REPLACE INTO probe (k, v) VALUES ('spun', 1)")
+    spin()
+  end
+  if params(req).by == "hand" then
+    core.db.exec("BEGIN")
+    write_and_spin()
+  end
+  core.db.transaction(write_and_spin)
+end
+
+-- One statement that never ends: the Lua hook cannot see inside it.
+routes["/spin-sql"] = function()
+  local rows, err = core.db.query([[
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
+    SELECT count(*) AS c FROM n]])
+  return json(200, { rows = rows, err = err })
+end
+
+routes["/spin-timer"] = function()
+  core.timer.after(0, spin)
+  return json(200, {})
+end
+
+-- Honest work: ?n= loop iterations or ?ms= of wall-clock time.
+routes["/busy"] = function(req)
+  local p = params(req)
+  local sum = 0
+  if p.ms then
+    local stop = core.now() + tonumber(p.ms) / 1000
+    while core.now() < stop do sum = sum + 1 end
+  else
+    for i = 1, tonumber(p.n) do sum = sum + i % 7 end
+  end
+  return json(200, { sum = sum })
+end
+
+routes["/db/count"] = function(req)
+  local rows = core.db.query("SELECT count(*) AS n FROM probe WHERE k = ?", params(req).k)
+  return json(200, { count = rows[1].n })
+end
+
 function M.ws_open(key, id)
   record("open", key, id)
 end
