@@ -1,5 +1,6 @@
 local fake_core = require("support.fake_core")
 local json = require("codec.json")
+local xml = require("codec.xml")
 
 -- A fresh app over a fresh fake core: app.lua reads core when loaded.
 local function load_app(opts)
@@ -86,6 +87,79 @@ describe("app", function()
 
     it("answers 405 even for an id that names no movie", function()
       assert.equal(405, app.handle(request("POST", "/movies/v1/movies/abc")).status)
+    end)
+  end)
+
+  describe("404 and 405 in the format Accept asks for", function()
+    local NC = "/notificationchannel/v1/tel%3A%2B1/channels"
+
+    local function with_accept(method, path, accept)
+      local req = request(method, path)
+      req.headers.accept = accept
+      return app.handle(req)
+    end
+
+    -- The XML requestError of OMA NC 6.1.5.7: its messageId and variables.
+    local function xml_exception(res)
+      assert.equal("application/xml", res.headers["Content-Type"])
+      local root = assert(xml.parse(res.body))
+      assert.equal("requestError", root.localname)
+      assert.equal("urn:oma:xml:rest:netapi:common:1", root.ns)
+      local ex = xml.elements(root)[1]
+      assert.equal("serviceException", ex.localname)
+      local id, variables = nil, {}
+      for _, el in ipairs(xml.elements(ex)) do
+        if el.localname == "messageId" then
+          id = xml.text(el)
+        elseif el.localname == "variables" then
+          variables[#variables + 1] = xml.text(el)
+        end
+      end
+      return id, variables
+    end
+
+    for _, accept in ipairs({ "application/xml", "text/xml",
+        "application/json;q=0.5, application/xml" }) do
+      it("answers an unknown path in XML for Accept: " .. accept, function()
+        for _, path in ipairs({ NC .. "/", NC .. "/c/other", "/nope" }) do
+          local res = with_accept("GET", path, accept)
+          assert.equal(404, res.status)
+          local id, variables = xml_exception(res)
+          assert.equal("SVC3000", id)
+          assert.same({ path }, variables)
+          assert.equal("Accept", res.headers.Vary)
+        end
+      end)
+
+      it("answers a 405 in XML with the same Allow for Accept: " .. accept, function()
+        for _, case in ipairs({ { "PUT", NC, "GET, POST" },
+            { "POST", NC .. "/c", "GET, DELETE" }, { "DELETE", "/health", "GET" } }) do
+          local res = with_accept(case[1], case[2], accept)
+          assert.equal(405, res.status)
+          assert.equal(case[3], res.headers.Allow)
+          local id, variables = xml_exception(res)
+          assert.equal("SVC3001", id)
+          assert.same({ case[1], case[3] }, variables)
+        end
+      end)
+    end
+
+    for _, accept in ipairs({ "image/png", "application/xml;q=0" }) do
+      it("answers in JSON, never 406, when nothing acceptable: " .. accept, function()
+        local res = with_accept("GET", NC .. "/", accept)
+        assert.equal(404, res.status)
+        assert.equal("SVC3000", exception(res).messageId)
+        res = with_accept("PATCH", NC, accept)
+        assert.equal(405, res.status)
+        assert.equal("GET, POST", res.headers.Allow)
+        assert.equal("SVC3001", exception(res).messageId)
+      end)
+    end
+
+    it("answers in JSON when Accept prefers it or allows anything", function()
+      for _, accept in ipairs({ "*/*", "application/json", "application/xml;q=0.5, application/json" }) do
+        assert.equal("SVC3000", exception(with_accept("GET", "/nope", accept)).messageId)
+      end
     end)
   end)
 

@@ -91,13 +91,23 @@ function M.without_trailing_commas(text)
   return table.concat(out)
 end
 
+-- The UTF-8 encoding of U+FEFF, the byte order mark.
+local BOM = "\239\187\191"
+
 -- Decodes `text`. Returns the value and the text that was parsed: `text`
--- itself, or `text` without its trailing commas (below), which is what a
--- caller that scans the raw text must scan. Nil and an SVC0001 error when
--- the text is not JSON.
+-- itself, or `text` without its leading byte order mark or its trailing
+-- commas (below), which is what a caller that scans the raw text must
+-- scan. Nil and an SVC0001 error when the text is not JSON.
 function M.decode_text(text)
   if type(text) ~= "string" then
     return nil, errors.new("SVC0001", "request body is not JSON")
+  end
+  -- RFC 8259 8.1: a parser MAY ignore a byte order mark rather than treat
+  -- it as an error. Some Windows tools write one before every UTF-8 file a
+  -- client then posts; cjson refuses it, so it goes here. Only one, and
+  -- only at the very start: anywhere else U+FEFF is not JSON whitespace.
+  if text:sub(1, 3) == BOM then
+    text = text:sub(4)
   end
   local ok, value = pcall(decoder.decode, text)
   if ok then

@@ -377,10 +377,13 @@ end
 
 -- Decodes JSON `text` whose root must be `root`.
 local function decode_json(S, text, root)
-  local doc, err = json.decode(text)
-  if err then
-    return nil, err
+  local doc, parsed = json.decode_text(text)
+  if doc == nil then
+    return nil, parsed
   end
+  -- An opaque root rescans the text, so it gets what cjson parsed: without
+  -- a leading byte order mark or trailing commas (codec/json).
+  text = parsed
   if not json.is_object(doc) then
     return bad(root)
   end

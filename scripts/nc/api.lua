@@ -81,8 +81,12 @@ end
 
 -- The live channel the path names, or nil and the response to give: 404
 -- when there is none for this user (never was, deleted, expired, or
--- another user's channel).
+-- another user's channel), or when the userId is one no URL of ours can
+-- name (urls.usable_user).
 local function load(ctx, req, params, format)
+  if not urls.usable_user(params.userId) then
+    return nil, not_found(req, format)
+  end
   local row, err, detail = channels.find(ctx, params.userId, params.channelId)
   if row == nil then
     return nil, failed(ctx, format, err, detail)
@@ -112,11 +116,15 @@ end
 -- Handlers
 ---------------------------------------------------------------------------
 
--- GET /{userId}/channels (6.1.3): the user's live channels.
+-- GET /{userId}/channels (6.1.3): the user's live channels; 404 for a
+-- userId that cannot have any (urls.usable_user).
 function M.list(ctx, req, params)
   local format, res = negotiate(req)
   if not format then
     return res
+  end
+  if not urls.usable_user(params.userId) then
+    return not_found(req, format)
   end
   local rows, err, detail = channels.list(ctx, params.userId)
   if not rows then
@@ -127,11 +135,17 @@ function M.list(ctx, req, params)
 end
 
 -- POST /{userId}/channels (6.1.5, C.1): 201 with Location, or 200 with
--- the existing channel for a repeated clientCorrelator.
+-- the existing channel for a repeated clientCorrelator. A userId whose
+-- URLs could not be followed (urls.usable_user) is refused with 400
+-- SVC0002 naming it, before the body is read: the URLs handed back would
+-- lead elsewhere.
 function M.create(ctx, req, params)
   local format, res = negotiate(req)
   if not format then
     return res
+  end
+  if not urls.usable_user(params.userId) then
+    return rep.error_response(errors.new("SVC0002", "userId"), format)
   end
   local doc, err = rep.decode(req, "notificationChannel", { form = true })
   if not doc then
@@ -263,7 +277,8 @@ end
 -- POST /callbacks/{callbackId}: an enabler delivers one notification or a
 -- notificationList (API.md 2). 204 once every notification of the body is
 -- stored; 404 when the channel is gone; 400 for a body that holds no
--- notification.
+-- notification, or SVC0003 for a list longer than policy
+-- max_callback_notifications (nothing of it stored).
 function M.callback(ctx, req, params)
   local format = error_format(req)
   local row, err, detail = channels.find_by_callback(ctx, params.callbackId)
@@ -274,7 +289,7 @@ function M.callback(ctx, req, params)
     return not_found(req, format)
   end
   local items
-  items, err = notification.split(req)
+  items, err = notification.split(req, ctx.policy.max_callback_notifications)
   if not items then
     return rep.error_response(err, format)
   end

@@ -31,6 +31,14 @@ local CLIENT_DATA = {
   WebSockets = { maxNotifications = true },
 }
 
+-- The most characters a clientCorrelator or applicationTag may have. OMA
+-- NC 5.2.2.2 gives them no length (xsd:string), but the server stores both
+-- with the channel, indexes the correlator and returns both in every
+-- representation: a user's list repeats them once per channel, so a 1 MB
+-- correlator would make each list megabytes long. Clients use counters,
+-- UUIDs (36 characters) or application names; 256 leaves them room.
+M.MAX_TAG_CHARS = 256
+
 local function invalid(name)
   return nil, errors.new("SVC0002", name)
 end
@@ -60,7 +68,8 @@ end
 --   400 SVC0002 naming the element for a missing or unknown channelType,
 --       an element the server fills (channelURL, callbackURL,
 --       resourceURL: 5.2.2.2 says they SHALL NOT be in the POST), data of
---       another channel type, or a value out of range;
+--       another channel type, a value out of range, or a clientCorrelator
+--       or applicationTag longer than M.MAX_TAG_CHARS characters;
 --   403 POL1023 for a type of 5.2.3.1 this server does not serve.
 -- opts.form: the request was application/x-www-form-urlencoded, which
 -- Appendix C does not offer for WebSockets channels.
@@ -90,7 +99,9 @@ function M.check_create(doc, opts)
     end
   end
   for _, name in ipairs({ "clientCorrelator", "applicationTag" }) do
-    if doc[name] ~= nil and type(doc[name]) ~= "string" then
+    local v = doc[name]
+    -- Characters, not bytes: the decoders have made sure it is UTF-8.
+    if v ~= nil and (type(v) ~= "string" or (utf8.len(v) or #v) > M.MAX_TAG_CHARS) then
       return invalid(name)
     end
   end
@@ -220,8 +231,11 @@ end
 -- this user created with the same clientCorrelator (API.md 2: a repeated
 -- create answers with the first channel and creates nothing). Returns
 -- row, true when created; row, false when found; nil, err, detail when
--- the store failed. One transaction: a channel left over from an expired
--- one with the same correlator is removed first.
+-- the store failed; nil and 403 POL0001 when the user already has
+-- policy max_channels_per_user live channels (a repeat that finds its
+-- channel is still answered: it creates nothing). One transaction: a
+-- channel left over from an expired one with the same correlator is
+-- removed first.
 function M.create(ctx, user_id, values)
   local p = ctx.policy
   local now = ctx.now()
@@ -244,6 +258,14 @@ function M.create(ctx, user_id, values)
         gone[#gone + 1] = old.channel_id
       end
     end
+    local n, err, msg = store.count_live(ctx.db, user_id, now)
+    if n == nil then
+      tx.abort(err, msg)
+    end
+    if n >= p.max_channels_per_user then
+      tx.abort(errors.new("POL0001", string.format(
+        "too many notification channels for this user (limit %d)", p.max_channels_per_user)))
+    end
     local lifetime = policy.lifetime(p, values.lifetime)
     local new = {
       channel_id = ctx.random_id(),
@@ -259,7 +281,8 @@ function M.create(ctx, user_id, values)
       expires_at = now + lifetime,
       created_at = now,
     }
-    local ok, err, msg = store.insert(ctx.db, new)
+    local ok
+    ok, err, msg = store.insert(ctx.db, new)
     if not ok then
       tx.abort(err, msg)
     end

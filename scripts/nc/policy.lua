@@ -38,6 +38,20 @@ M.DEFAULTS = {
   -- would be closed for not answering. The core's own stall timeout
   -- already finds clients that stopped reading.
   ws_conncheck_interval = 0,
+  -- Live channels one userId may hold at once; a create beyond it is 403
+  -- POL0001. Every channel costs a row, an expiry slot, a WebSocket or a
+  -- parked poll and its queued notifications, and a user's list is one
+  -- response, so a client looping on create (or one that never reuses its
+  -- clientCorrelator) must hit a wall long before the server does. A real
+  -- client needs a channel per application, a handful at most.
+  max_channels_per_user = 100,
+  -- Notifications one callback POST may carry in a notificationList;
+  -- more is 400 SVC0003 and stores nothing. A POST is split and stored in
+  -- one transaction, in one turn of the event loop that every other client
+  -- waits for: 100,000 tiny ones (900 KB) took about 2 s, 1,000 take 20-30
+  -- ms, and refusing the 100,000 about 0.1 s (RelWithDebInfo build). An
+  -- enabler with more to say posts several lists.
+  max_callback_notifications = 1000,
 }
 
 -- The policy of `config` (core.config or any table with the same keys).
@@ -51,6 +65,10 @@ function M.from_config(config)
     "need 1 <= max_notifications_default <= max_notifications_max")
   values.check(p.max_wait_time_default <= p.max_wait_time_max,
     "need max_wait_time_default <= max_wait_time_max")
+  -- Zero would refuse every create, or every callback: never what is meant.
+  values.check(p.max_channels_per_user >= 1, "max_channels_per_user must be at least 1")
+  values.check(p.max_callback_notifications >= 1,
+    "max_callback_notifications must be at least 1")
   return p
 end
 

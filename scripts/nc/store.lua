@@ -82,6 +82,18 @@ function M.list(db, user_id, now)
   return rows
 end
 
+-- How many live channels `user_id` has at `now` (as M.list would list),
+-- for the per-user limit (nc/policy.lua max_channels_per_user). The
+-- UNIQUE (user_id, client_correlator) index finds them by user.
+function M.count_live(db, user_id, now)
+  local rows, err = db.query("SELECT count(*) AS n FROM channels"
+    .. " WHERE user_id = ? AND expires_at > ?", user_id, now)
+  if not rows then
+    return failed(err)
+  end
+  return rows[1].n
+end
+
 -- Deletes a channel and (ON DELETE CASCADE) its queued notifications.
 -- Returns true, or false when it was already gone.
 function M.delete(db, channel_id)

@@ -13,6 +13,18 @@ local function enc(s)
   return percent.encode(s)
 end
 
+-- False for the userIds whose URLs could not be followed: "." and ".."
+-- (sent as such or as %2E, %2e%2E) stay dot segments once encoded, since
+-- "." is unreserved (RFC 3986 2.3), and clients (browsers, curl, most
+-- HTTP libraries) remove dot segments before sending (RFC 3986 5.2.4), so
+-- ".../v1/../channels" would reach "/notificationchannel/channels" instead. The empty userId makes an empty
+-- segment, which the router never matches. No real userId (tel:, acr:,
+-- sip:...) is any of these.
+function M.usable_user(user_id)
+  return type(user_id) == "string" and user_id ~= "" and user_id ~= "."
+    and user_id ~= ".."
+end
+
 -- {public_url}/notificationchannel/v1/{userId}/channels
 function M.channels(public_url, user_id)
   return public_url .. M.BASE .. "/" .. enc(user_id) .. "/channels"

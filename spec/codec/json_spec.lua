@@ -32,6 +32,35 @@ describe("codec.json", function()
       assert.is_nil(v)
       assert.equal("SVC0001", err.id)
     end)
+
+    describe("byte order mark (RFC 8259 8.1)", function()
+      local BOM = "\239\187\191"
+
+      it("ignores one at the start", function()
+        assert.same({ a = 1 }, json.decode(BOM .. '{"a":1}'))
+        assert.same({ a = 1 }, json.decode_object(BOM .. ' {"a":1}', "x"))
+        -- Also with the trailing-comma looseness of Appendix D.
+        assert.same({ a = 1 }, json.decode(BOM .. '{"a":1,}'))
+      end)
+
+      it("gives the text without it, for callers that scan the text", function()
+        local v, parsed = json.decode_text(BOM .. '{"a":[1]}')
+        assert.same({ a = { 1 } }, v)
+        assert.equal('{"a":[1]}', parsed)
+        v, parsed = json.decode_text(BOM .. '{"a":[1,]}')
+        assert.same({ a = { 1 } }, v)
+        assert.equal('{"a":[1]}', parsed)
+      end)
+
+      for _, text in ipairs({ BOM .. BOM .. "{}", " " .. BOM .. "{}", '{"a":1}' .. BOM,
+          '{' .. BOM .. '"a":1}', BOM, "\254\255{}" }) do
+        it("refuses one anywhere else, or alone: " .. text:gsub("[\128-\255]", "?"), function()
+          local v, err = json.decode(text)
+          assert.is_nil(v)
+          assert.equal("SVC0001", err.id)
+        end)
+      end
+    end)
   end)
 
   describe("decode_object", function()

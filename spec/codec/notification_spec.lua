@@ -76,6 +76,15 @@ describe("codec.notification", function()
       assert.same({ movieNotification = { a = 1 } }, json.decode(list[1].body))
     end)
 
+    it("ignores a byte order mark before the body (RFC 8259 8.1)", function()
+      local BOM = "\239\187\191"
+      local list = assert(split("application/json", BOM .. '{"x":{"a":1}}'))
+      assert.same({ "x/json" }, roots(list))
+      assert.same({ x = { a = 1 } }, json.decode(list[1].body))
+      list = assert(split("application/json", BOM .. '{"notificationList":[{"x":{}},{"y":{}}]}'))
+      assert.same({ "x/json", "y/json" }, roots(list))
+    end)
+
     it("refuses what holds no notification", function()
       for _, body in ipairs({ "[]", '"x"', "3", "null", "{}", '{"notificationList":[]}',
           '{"notificationList":null}', '{"notificationList":{}}', '{"a":{},"b":{}}', '{"a":1}',
@@ -89,6 +98,74 @@ describe("codec.notification", function()
       local list, err = split("application/json", '{"a":{')
       assert.is_nil(list)
       assert.equal("SVC0001", err.id)
+    end)
+  end)
+
+  describe("split with a limit", function()
+    local function list_json(n, item)
+      local items = {}
+      for i = 1, n do
+        items[i] = item or ('{"n":{"i":' .. i .. "}}")
+      end
+      return '{"notificationList":[' .. table.concat(items, ",") .. "]}"
+    end
+
+    local function too_many(limit, list, err)
+      assert.is_nil(list)
+      assert.equal("SVC0003", err.id)
+      assert.equal(400, err.status)
+      assert.same({ "notificationList", "at most " .. limit .. " notifications" }, err.variables)
+    end
+
+    it("takes a list of exactly the limit, and any list without one", function()
+      assert.equal(3, #assert(notification.split(fx.request("application/json", list_json(3)), 3)))
+      assert.equal(50, #assert(split("application/json", list_json(50))))
+      -- A single notification is no list.
+      assert.equal(1, #assert(notification.split(fx.request("application/json", '{"a":{}}'), 1)))
+    end)
+
+    for _, case in ipairs({
+      { "an array (D.13)", list_json(4) },
+      { "an array of empty notifications", list_json(4, '{"n":{}}') },
+      { "names repeated in one object (D.12)", '{"notificationList":{"a":[{},{}],"b":{},"c":[{}]}}' },
+      { "names repeated in array items", '{"notificationList":[{"a":[{},{}]},{"b":[{},{}]}]}' },
+      { "a list holding an empty array", '{"notificationList":[{"e":[]},{"a":{}},{"b":{}},{"c":{}},{"d":{}}]}' },
+    }) do
+      it("refuses a longer list with SVC0003 naming the bound: " .. case[1], function()
+        too_many(3, notification.split(fx.request("application/json", case[2]), 3))
+      end)
+    end
+
+    it("counts an empty array as no notification", function()
+      local list = assert(notification.split(fx.request("application/json",
+        '{"notificationList":[{"e":[]},{"a":{}},{"b":[]},{"c":{}}]}'), 2))
+      assert.same({ "a/json", "c/json" }, roots(list))
+    end)
+
+    it("stops reading at the bound: what follows it is never judged", function()
+      -- The fourth item is no notification (SVC0002 without a limit).
+      local body = '{"notificationList":[{"a":{}},{"b":{}},{"c":{}},{"d":1}]}'
+      assert_not_notification(split("application/json", body))
+      too_many(2, notification.split(fx.request("application/json", body), 2))
+      -- Also where the count on cjson's value cannot tell (an empty array).
+      body = '{"notificationList":[{"a":{}},{"e":[]},{"b":{}},{"c":{}},{"d":1}]}'
+      too_many(2, notification.split(fx.request("application/json", body), 2))
+    end)
+
+    it("refuses a list past the bound on cjson's value, before judging any item", function()
+      -- Its first item is no notification; the count comes first.
+      local body = '{"notificationList":[{"a":1},{"b":{}},{"c":{}},{"d":{}}]}'
+      assert_not_notification(split("application/json", body))
+      too_many(2, notification.split(fx.request("application/json", body), 2))
+    end)
+
+    it("refuses a longer XML list, and takes one of exactly the limit", function()
+      local function xml_list(n)
+        return '<nc:notificationList xmlns:nc="' .. NC .. '">' .. string.rep("<a/>", n)
+          .. "<ncListComplete>true</ncListComplete></nc:notificationList>"
+      end
+      assert.equal(3, #assert(notification.split(fx.request("application/xml", xml_list(3)), 3)))
+      too_many(3, notification.split(fx.request("application/xml", xml_list(4)), 3))
     end)
   end)
 

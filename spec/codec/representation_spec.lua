@@ -366,6 +366,21 @@ describe("codec.representation", function()
       assert.same({}, decode_ok(FORM, "", "longPollingRequestParameters", { form = true }))
     end)
 
+    it("ignores a byte order mark before JSON (RFC 8259 8.1), also for opaque roots", function()
+      local BOM = "\239\187\191"
+      assert.same({ channelType = "LongPolling" },
+        decode_ok(JSON, BOM .. '{"notificationChannel":{"channelType":"LongPolling"}}', CH))
+      local list = decode_ok(JSON, BOM .. '{"notificationList":[{"x":{"a":1}}]}', "notificationList")
+      assert.equal(1, #list.notifications)
+      assert.same({ x = { a = 1 } }, json.decode(list.notifications[1].body))
+    end)
+
+    it("reads an opaque root written with trailing commas", function()
+      local list = decode_ok(JSON, '{"notificationList":[{"x":{"a":1}},],}', "notificationList")
+      assert.equal(1, #list.notifications)
+      assert.same({ x = { a = 1 } }, json.decode(list.notifications[1].body))
+    end)
+
     describe("malformed input is SVC0001, never a raise", function()
       local bad_json = { "{", '{"notificationChannel":}', "[1,", "{'a':1}", "nul",
         '{"notificationChannel":{"channelType":"LongPolling"}} x', string.rep("[", 100000),

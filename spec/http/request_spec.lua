@@ -39,6 +39,11 @@ describe("http.request", function()
       assert.same({ "x" }, err.variables)
     end)
 
+    it("ignores a leading byte order mark, as codec/json does for every body", function()
+      assert.same({ movie = {} },
+        request.json_object(req("application/json", '\239\187\191{"movie":{}}'), "movie"))
+    end)
+
     it("refuses malformed JSON with SVC0001", function()
       local _, err = request.json_object(req("application/json", "{x"), "movie")
       assert.equal("SVC0001", err.id)

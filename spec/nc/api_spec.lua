@@ -5,6 +5,7 @@ local json = require("codec.json")
 local router = require("router")
 local api = require("nc.api")
 local store = require("nc.store")
+local percent = require("codec.percent")
 
 local T0 = fixture.T0
 local P = "http://nc.example:8080"
@@ -212,6 +213,129 @@ describe("nc.api", function()
       fault(create(), 503, "SVC2001")
       assert.equal(1, #core.logged("error", "disk I/O error"))
       core.db.fail_with(nil)
+    end)
+
+    it("refuses a clientCorrelator or applicationTag over 256 characters", function()
+      for _, name in ipairs({ "clientCorrelator", "applicationTag" }) do
+        local e = fault(create(TEL, { channelType = "LongPolling", [name] = string.rep("x", 257) }),
+          400, "SVC0002")
+        assert.same({ name }, e.variables)
+        -- 256 characters, even of several bytes each, are fine.
+        local ch = created(TEL, { channelType = "LongPolling", [name] = string.rep("\u{e9}", 256) })
+        assert.equal(string.rep("\u{e9}", 256), ch[name])
+      end
+      -- In XML and in a form as well.
+      local xml_body = '<nc:notificationChannel xmlns:nc="urn:oma:xml:rest:netapi:notificationchannel:1">'
+        .. "<clientCorrelator>" .. string.rep("7", 257) .. "</clientCorrelator>"
+        .. "<channelType>LongPolling</channelType></nc:notificationChannel>"
+      local e = fault(send("POST", BASE .. "/" .. TEL .. "/channels", xml_body,
+        { ["Content-Type"] = "application/xml" }), 400, "SVC0002")
+      assert.same({ "clientCorrelator" }, e.variables)
+      e = fault(send("POST", BASE .. "/" .. TEL .. "/channels",
+        "channelType=LongPolling&applicationTag=" .. string.rep("a", 1000),
+        { ["Content-Type"] = "application/x-www-form-urlencoded" }), 400, "SVC0002")
+      assert.same({ "applicationTag" }, e.variables)
+      assert.equal(2, #store.list(core.db, "tel:+19585550100", T0))
+    end)
+
+    describe("beyond max_channels_per_user", function()
+      before_each(function()
+        api.context(app_ctx).policy.max_channels_per_user = 2
+      end)
+
+      it("answers 403 POL0001 saying why, creating nothing", function()
+        created(TEL, { channelType = "LongPolling", clientCorrelator = "a" })
+        created(TEL, { channelType = "WebSockets" })
+        local e = fault(create(TEL, { channelType = "LongPolling", clientCorrelator = "b" }),
+          403, "POL0001")
+        assert.same({ "too many notification channels for this user (limit 2)" }, e.variables)
+        assert.equal(2, #store.list(core.db, "tel:+19585550100", T0))
+        -- Per user: another user still creates.
+        created(ACR)
+      end)
+
+      it("still answers a repeated clientCorrelator with 200", function()
+        local first = created(TEL, { channelType = "LongPolling", clientCorrelator = "a" })
+        created(TEL)
+        local res = create(TEL, { channelType = "LongPolling", clientCorrelator = "a" })
+        assert.equal(200, res.status, res.body)
+        assert.same(first, decode(res).notificationChannel)
+      end)
+
+      it("counts live channels only: a deleted or expired one makes room", function()
+        local a = created(TEL, { channelType = "LongPolling", channelLifetime = 10 })
+        local b = created(TEL, { channelType = "LongPolling", channelLifetime = 100 })
+        fault(create(TEL), 403, "POL0001")
+        assert.equal(204, send("DELETE", path_of(b.resourceURL)).status)
+        created(TEL, { channelType = "LongPolling", channelLifetime = 100 })
+        fault(create(TEL), 403, "POL0001")
+        -- Past its end, before any timer or request removed it.
+        core.set_time(T0 + 11)
+        created(TEL)
+        fault(send("GET", path_of(a.resourceURL)), 404, "SVC3000")
+      end)
+
+      it("answers the refusal in XML when XML is asked for", function()
+        created(TEL)
+        created(TEL)
+        local res = create(TEL, nil, { Accept = "application/xml" })
+        assert.equal(403, res.status)
+        assert.equal("application/xml", res.headers["Content-Type"])
+        assert.truthy(res.body:find("<messageId>POL0001</messageId>", 1, true), res.body)
+      end)
+    end)
+  end)
+
+  describe("userIds no URL can name (RFC 3986 5.2.4 dot segments)", function()
+    local DOTS = { ".", "..", "%2E", "%2e", "%2E%2E", "%2e%2E", ".%2E" }
+
+    it("refuses them on create with 400 SVC0002 naming userId, creating nothing", function()
+      for _, user in ipairs(DOTS) do
+        local e = fault(create(user), 400, "SVC0002")
+        assert.same({ "userId" }, e.variables)
+      end
+      assert.equal(0, #core.db.query("SELECT * FROM channels"))
+    end)
+
+    it("answers 404 on every other route under them", function()
+      -- A channel stored under such a userId before it was refused stays
+      -- unreachable too.
+      for _, user in ipairs({ ".", ".." }) do
+        assert(store.insert(core.db, { channel_id = "c" .. #user, user_id = user,
+          channel_type = "LongPolling", max_notifications = 1, max_wait_time = 0,
+          callback_id = "cb" .. #user, lifetime = 100, expires_at = T0 + 100, created_at = T0 }))
+      end
+      for _, user in ipairs(DOTS) do
+        local c = "c" .. #percent.decode(user)
+        local u = BASE .. "/" .. user .. "/channels"
+        fault(send("GET", u), 404, "SVC3000")
+        fault(send("GET", u .. "/" .. c), 404, "SVC3000")
+        fault(send("DELETE", u .. "/" .. c), 404, "SVC3000")
+        fault(send("GET", u .. "/" .. c .. "/channelLifetime"), 404, "SVC3000")
+        fault(send("PUT", u .. "/" .. c .. "/channelLifetime", { notificationChannelLifetime = {} }),
+          404, "SVC3000")
+        fault(send("POST", u .. "/" .. c .. "/notifications", ""), 404, "SVC3000")
+        fault(send("GET", u .. "/" .. c .. "/ws"), 404, "SVC3000")
+      end
+      assert.equal(2, #core.db.query("SELECT * FROM channels"))
+    end)
+
+    it("answers the 404 of a list in XML when XML is asked for", function()
+      local res = send("GET", BASE .. "/%2E/channels", nil, { Accept = "application/xml" })
+      assert.equal(404, res.status)
+      assert.equal("application/xml", res.headers["Content-Type"])
+    end)
+
+    it("leaves userIds that merely hold dots alone", function()
+      for _, user in ipairs({ "...", ".a", "a.", "acr%3A.." }) do
+        assert.equal(201, create(user).status, user)
+        assert.equal(200, send("GET", BASE .. "/" .. user .. "/channels").status)
+      end
+    end)
+
+    it("never matches an empty userId segment", function()
+      assert.equal(404, create("").status)
+      assert.equal(404, send("GET", BASE .. "//channels").status)
     end)
   end)
 
@@ -466,6 +590,43 @@ describe("nc.api", function()
       assert.equal(400, send("POST", cb, "{", { ["Content-Type"] = "application/json" }).status)
       fault(send("POST", cb, "x", { ["Content-Type"] = "text/plain" }), 415, "SVC3002")
       assert.equal(0, #queued())
+    end)
+
+    describe("beyond max_callback_notifications", function()
+      before_each(function()
+        api.context(app_ctx).policy.max_callback_notifications = 3
+      end)
+
+      local function list_of(n)
+        local items = json.array()
+        for i = 1, n do
+          items[i] = { aNotification = { n = i } }
+        end
+        return { notificationList = items }
+      end
+
+      it("stores a list of exactly the limit", function()
+        assert.equal(204, send("POST", cb, list_of(3)).status)
+        assert.equal(3, #queued())
+      end)
+
+      it("refuses a longer list with 400 SVC0003 naming the bound, storing nothing", function()
+        local e = fault(send("POST", cb, list_of(4)), 400, "SVC0003")
+        assert.same({ "notificationList", "at most 3 notifications" }, e.variables)
+        local xml_list = '<nc:notificationList xmlns:nc="urn:oma:xml:rest:netapi:notificationchannel:1">'
+          .. string.rep("<a/>", 4) .. "</nc:notificationList>"
+        e = fault(send("POST", cb, xml_list, { ["Content-Type"] = "application/xml" }),
+          400, "SVC0003")
+        assert.same({ "notificationList", "at most 3 notifications" }, e.variables)
+        assert.equal(0, #queued())
+      end)
+
+      it("answers the refusal in XML when XML is asked for", function()
+        local res = send("POST", cb, list_of(4), { Accept = "application/xml" })
+        assert.equal(400, res.status)
+        assert.equal("application/xml", res.headers["Content-Type"])
+        assert.truthy(res.body:find("<messageId>SVC0003</messageId>", 1, true), res.body)
+      end)
     end)
 
     it("answers 404 for an unknown callbackId", function()

@@ -32,6 +32,19 @@ describe("nc.channels", function()
         check({ channelType = "LongPolling", channelLifetime = 0, channelData = {} }))
     end)
 
+    it("caps clientCorrelator and applicationTag at MAX_TAG_CHARS characters", function()
+      assert.equal(256, channels.MAX_TAG_CHARS)
+      for _, name in ipairs({ "clientCorrelator", "applicationTag" }) do
+        refused({ channelType = "LongPolling", [name] = string.rep("x", 257) }, "SVC0002", { name })
+        refused({ channelType = "LongPolling", [name] = string.rep("x", 1024 * 1024) },
+          "SVC0002", { name })
+        -- Characters, not bytes: 256 two-byte characters are 512 bytes.
+        local long = string.rep("\u{e9}", 256)
+        assert.truthy(check({ channelType = "LongPolling", [name] = long }))
+        refused({ channelType = "LongPolling", [name] = long .. "x" }, "SVC0002", { name })
+      end
+    end)
+
     it("keeps empty correlators and tags as given", function()
       assert.same({ channel_type = "LongPolling", client_correlator = "",
         application_tag = "" },
@@ -179,6 +192,42 @@ describe("nc.channels", function()
       local row = create(nil, { channel_type = "WebSockets", max_wait_time = 5 })
       assert.is_nil(row.max_wait_time)
       assert.equal(10, row.max_notifications)
+    end)
+
+    it("refuses a create past max_channels_per_user with 403 POL0001", function()
+      ctx.policy.max_channels_per_user = 2
+      create(nil, { channel_type = "LongPolling", client_correlator = "old", lifetime = 60 })
+      create()
+      local row, err, detail = create()
+      assert.is_nil(row)
+      assert.equal("POL0001", err.id)
+      assert.equal(403, err.status)
+      assert.same({ "too many notification channels for this user (limit 2)" }, err.variables)
+      assert.is_nil(detail)
+      assert.equal(2, f.count("channels"))
+      -- A repeat that finds its channel creates nothing: still answered.
+      local again, created = create(nil, { channel_type = "LongPolling", client_correlator = "old" })
+      assert.is_false(created)
+      assert.equal("id1", again.channel_id)
+      -- Other users have limits of their own.
+      assert.truthy(create("tel:+2"))
+      -- Only live channels count: once "old" expired, there is room again.
+      f.core.set_time(T0 + 61)
+      local _, fresh = create()
+      assert.is_true(fresh)
+      assert.equal("POL0001", select(2, create()).id)
+    end)
+
+    it("rolls the refused create back, keeping the expired channel it would replace", function()
+      create(nil, { channel_type = "LongPolling", client_correlator = "old", lifetime = 60 })
+      create()
+      ctx.policy.max_channels_per_user = 1
+      f.core.set_time(T0 + 61)
+      local row, err = create(nil, { channel_type = "LongPolling", client_correlator = "old" })
+      assert.is_nil(row)
+      assert.equal("POL0001", err.id)
+      assert.equal(2, f.count("channels"))
+      assert.same({}, removed)
     end)
 
     it("answers a repeated clientCorrelator with the first channel", function()

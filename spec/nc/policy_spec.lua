@@ -11,7 +11,15 @@ describe("nc.policy", function()
     assert.equal(30, p.max_wait_time_default)
     assert.equal(60, p.max_wait_time_max)
     assert.equal(0, p.ws_conncheck_interval)
+    assert.equal(100, p.max_channels_per_user)
+    assert.equal(1000, p.max_callback_notifications)
     assert.same(p, policy.from_config(nil))
+  end)
+
+  it("reads the per-user channel and per-callback notification limits", function()
+    local p = policy.from_config({ max_channels_per_user = 3, max_callback_notifications = 7 })
+    assert.equal(3, p.max_channels_per_user)
+    assert.equal(7, p.max_callback_notifications)
   end)
 
   it("reads each key from the config, ignoring others", function()
@@ -50,6 +58,10 @@ describe("nc.policy", function()
     { { max_notifications_default = 0 }, "max_notifications_default" },
     { { max_notifications_max = 5 }, "max_notifications_max" },
     { { max_wait_time_default = 61 }, "max_wait_time_default" },
+    { { max_channels_per_user = 0 }, "max_channels_per_user must be at least 1" },
+    { { max_channels_per_user = "many" }, "max_channels_per_user" },
+    { { max_callback_notifications = 0 }, "max_callback_notifications must be at least 1" },
+    { { max_callback_notifications = 2.5 }, "max_callback_notifications" },
   }) do
     it("refuses a config that makes no sense: " .. case[2], function()
       local ok, err = pcall(policy.from_config, case[1])

@@ -95,6 +95,18 @@ describe("nc.store", function()
     assert.same({}, store.list(db, "nobody", fixture.T0))
   end)
 
+  it("counts a user's live channels", function()
+    store.insert(db, row({ channel_id = "a", callback_id = "1", client_correlator = "1" }))
+    store.insert(db, row({ channel_id = "b", callback_id = "2", client_correlator = "2" }))
+    store.insert(db, row({ channel_id = "dead", callback_id = "3", client_correlator = "3",
+      expires_at = fixture.T0 }))
+    store.insert(db, row({ channel_id = "other", callback_id = "4", user_id = "tel:+2" }))
+    assert.equal(2, store.count_live(db, "tel:+1", fixture.T0))
+    assert.equal(3, store.count_live(db, "tel:+1", fixture.T0 - 1))
+    assert.equal(0, store.count_live(db, "tel:+1", fixture.T0 + 60))
+    assert.equal(0, store.count_live(db, "nobody", fixture.T0))
+  end)
+
   it("deletes a channel with its queued notifications", function()
     store.insert(db, row())
     store.insert(db, row({ channel_id = "ch2", callback_id = "cb2", client_correlator = "x" }))
@@ -186,6 +198,7 @@ describe("nc.store", function()
       function() return store.by_callback(db, "c") end,
       function() return store.by_correlator(db, "u", "c") end,
       function() return store.list(db, "u", 0) end,
+      function() return store.count_live(db, "u", 0) end,
       function() return store.delete(db, "c") end,
       function() return store.set_lifetime(db, "c", 1, 1) end,
       function() return store.expired(db, 0) end,

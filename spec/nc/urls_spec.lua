@@ -26,6 +26,18 @@ describe("nc.urls", function()
       urls.websocket("HTTPS://nc.example", "u", "c"))
   end)
 
+  it("tells the userIds whose URLs could be followed from those that could not", function()
+    -- RFC 3986 5.2.4: a client removes "." and ".." segments before sending.
+    for _, user in ipairs({ ".", "..", "" }) do
+      assert.is_false(urls.usable_user(user), user)
+    end
+    assert.is_false(urls.usable_user(nil))
+    for _, user in ipairs({ "...", ".a", "a.", "tel:+1", "acr:..", "./x", "../x" }) do
+      assert.is_true(urls.usable_user(user), user)
+      assert.is_nil(urls.channels(P, user):match("/%.%.?/"), user)
+    end
+  end)
+
   it("builds the callbackURL apart from the user's URLs", function()
     assert.equal(P .. "/notificationchannel/v1/callbacks/cb_1-x",
       urls.callback(P, "cb_1-x"))

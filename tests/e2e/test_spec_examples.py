@@ -1,7 +1,34 @@
 """Every example request of the OMA NC spec's section 6, Appendix C and
-Appendix D, sent to the real server as printed (fixtures cut from the spec
-text in spec/fixtures/nc/), with the status and the elements of the
-response checked against the spec's own response example.
+Appendix D, sent to the real server (fixtures cut from the spec text in
+spec/fixtures/nc/), with the status and the elements of the response
+checked against the spec's own response example.
+
+A request is sent as printed but for three typographic repairs, made by
+fixture(). Each undoes how the PDF typeset the example, never what the
+example says, and each is needed because the example as printed is not
+the document the spec means:
+
+- The XML notificationChannel requests (6.1.5.1-6.1.5.8) break the line
+  inside the xsi namespace name, after "http://www.w3.org/2001/XMLSchema-";
+  the line break is removed. As printed, XML attribute-value normalisation
+  makes the break a space, "XMLSchema- instance" names no namespace of XML
+  Schema, and xsi:type would not be the XSI attribute.
+- D.3 is printed with typographic quotes (“appId”: “x-wap-application:wml.ua”);
+  U+201C and U+201D become the ASCII quote U+0022. As printed it is not
+  JSON at all (spec/codec/representation_spec.lua checks that the server
+  refuses it with 400 SVC0001 rather than failing).
+- The form requests C.1.1-C.1.3 print each parameter on a line of its own,
+  after its "&"; those line breaks are removed, and so is the line end
+  that closes every form fixture (C.2.x too). As printed, every name after
+  the first, and the last value, would hold a line break.
+
+Nothing else is repaired: the trailing commas of the JSON examples, the
+URLs wrapped inside XML elements and the numbers written as strings go as
+printed. Two changes are not typographic, and are made for the test's own
+sake: test_creates puts the example's name before each clientCorrelator,
+and create() gives D.2 a fresh one, because the examples share correlators
+("123", "987") and on one server a later example would get the earlier
+one's channel with 200.
 
 Channel management: 6.1-6.2, 6.4, C.1, D.1-D.11, D.16-D.17. Long polling
 (6.3.5.1-6.3.5.4, C.2.1-C.2.2, D.12-D.15): the enabler POSTs to the
@@ -35,10 +62,12 @@ BASE = "/notificationchannel/v1"
 
 
 def fixture(name):
-    """The example as printed, less the PDF extraction's artefacts: the
-    xsi namespace name wrapped after "XMLSchema-", typographic quotes, and
-    the line breaks printed after each '&' of a form body. The examples'
-    trailing commas in JSON are kept: the server accepts them."""
+    """The example as printed, less the three artefacts of the PDF's
+    typesetting the module docstring lists: the line break in the xsi
+    namespace name after "XMLSchema-" (6.1.5.x requests), typographic
+    quotes (D.3), and the line breaks after each '&' of a form body (C.1.x).
+    The examples' trailing commas in JSON are kept: the server accepts
+    them."""
     with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
         text = f.read()
     text = text.replace("XMLSchema-\ninstance", "XMLSchema-instance")
