@@ -6,13 +6,16 @@
 -- into one ctx and builds the route table from each area's routes(ctx).
 local core = require("core")
 local errors = require("codec.errors")
-local response = require("http.response")
+local rep = require("codec.representation")
 local router = require("router")
 local health = require("health")
 local movies = require("movies.api")
 local movie_subscriptions = require("movies.subscriptions.api")
 local nc = require("nc.api")
 local web = require("web")
+local nc_policy = require("nc.policy")
+local subscription_policy = require("movies.subscriptions.policy")
+local policy_values = require("policy_values")
 
 local M = {}
 
@@ -52,6 +55,19 @@ local function build_routes(ctx)
   return r
 end
 
+-- The config keys the core passes on as they are (core/main.c); every
+-- other key of core.config is a policy key some area reads.
+local CORE_CONFIG_KEYS = {
+  public_url = true, listen = true, db = true, scripts = true, sql = true,
+  web = true,
+}
+
+-- A misspelt key in the --config file stops the server at start (exit 2,
+-- one line) instead of leaving the setting at its default unnoticed.
+policy_values.check_known(core.config, {
+  CORE_CONFIG_KEYS, nc_policy.DEFAULTS, subscription_policy.DEFAULTS,
+})
+
 local ctx = build_ctx()
 -- A movie change wakes the channels of the outbox rows it queued
 -- (movies/notify.lua) through the nc area's delivery, which feeds them to
@@ -74,14 +90,19 @@ function M.handle(req)
   if handler then
     return handler(req, params)
   end
+  -- These errors come in the format Accept asks for, as every handler's
+  -- do (a client of the NC API that accepts only XML gets an XML
+  -- requestError, 6.1.5.7); JSON when Accept names nothing we make, since
+  -- a 404 or 405 must not turn into a 406 that hides what went wrong.
+  local format = rep.negotiate(req.headers and req.headers.accept) or "json"
   if params == "no method" then
     -- RFC 7231 6.5.5 and every "405" of OMA NC 6: Allow lists the methods
     -- the resource has, exactly as the route table has them.
     local allow = table.concat(allowed, ", ")
-    return response.error(errors.new("SVC3001", req.method, allow),
+    return rep.error_response(errors.new("SVC3001", req.method, allow), format,
       { Allow = allow })
   end
-  return response.error(errors.new("SVC3000", req.path))
+  return rep.error_response(errors.new("SVC3000", req.path), format)
 end
 
 -- Events of held connections (core/script.h). Only the Notification

@@ -23,6 +23,31 @@ function M.integers(defaults, config)
   return p
 end
 
+-- Raises a one-line message naming the first key of `config` (in sorted
+-- order, so the message is the same on every start) that no table of
+-- `known` has: a misspelt key would otherwise leave its setting at the
+-- default without a word. `known` is a list of key -> anything tables.
+function M.check_known(config, known)
+  local keys = {}
+  for key in pairs(config or {}) do
+    keys[#keys + 1] = tostring(key)
+  end
+  table.sort(keys)
+  for _, key in ipairs(keys) do
+    local found = false
+    for _, set in ipairs(known) do
+      if set[key] ~= nil then
+        found = true
+        break
+      end
+    end
+    if not found then
+      error(string.format("config: unknown key %q (the keys are in README.md,"
+        .. " Running)", key), 0)
+    end
+  end
+end
+
 -- Raises "config: <message>" unless ok.
 function M.check(ok, message)
   if not ok then

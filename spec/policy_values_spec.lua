@@ -22,6 +22,16 @@ describe("policy_values", function()
     end, "need t_min <= t_default <= t_max")
   end)
 
+  it("names the first key no table knows", function()
+    values.check_known({ a = 1, b = 2 }, { { a = 0 }, { b = 0, c = 0 } })
+    values.check_known(nil, { {} })
+    assert.error_matches(function()
+      values.check_known({ a = 1, zz = 1, yy = 2 }, { { a = 0 } })
+    end, 'config: unknown key "yy"')
+    -- false is a value: a known key whose default is false still counts.
+    values.check_known({ f = 1 }, { { f = false } })
+  end)
+
   it("grants the default, or the request clamped", function()
     assert.equal(5, values.grant(nil, 5, 1, 10))
     assert.equal(1, values.grant(0, 5, 1, 10))

@@ -217,10 +217,10 @@ describe("movies.api", function()
       assert.same({ "(none)", "application/json" }, e.variables)
     end)
 
-    it("answers 400 SVC0001 for malformed JSON", function()
-      local e = oma(create('{"movie":'), 400, "SVC0001")
-      assert.matches("^malformed JSON", e.variables[1])
-      oma(create("{'movie':1}"), 400, "SVC0001")
+    it("answers 400 SVC0002 naming movie, with the parser's position, for malformed JSON", function()
+      local e = oma(create('{"movie":'), 400, "SVC0002")
+      assert.matches("^movie %(malformed JSON: .* at character %d+%)$", e.variables[1])
+      oma(create("{'movie':1}"), 400, "SVC0002")
     end)
 
     for _, body in ipairs({ "", "   ", "[]", '"movie"', "{}", '{"movie":[1]}' }) do
@@ -312,9 +312,9 @@ describe("movies.api", function()
       oma(replace("abc", "not json", {}), 404, "SVC3000")
     end)
 
-    it("answers 415 and 400 SVC0001 like POST", function()
+    it("answers 415 and 400 SVC0002 like POST", function()
       oma(replace(24, GODFATHER, { ["content-type"] = "text/plain" }), 415, "SVC3002")
-      oma(replace(24, "{"), 400, "SVC0001")
+      oma(replace(24, "{"), 400, "SVC0002")
     end)
 
     it("moves lastModified on each change even when the clock stands still", function()

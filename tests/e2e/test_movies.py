@@ -218,7 +218,7 @@ class MoviesTest(ServerTestCase):
             with self.subTest(body=body[:30]):
                 r = self.server.request("POST", MOVIES, body,
                                         {"Content-Type": "application/json"})
-                self.assertServiceError(r, 400, lambda mid: str(mid).startswith("SVC"))
+                self.assertServiceError(r, 400, "SVC0002", "movie")
         self.server.assert_running()
 
     def test_create_unsupported_content_type_415(self):
@@ -266,7 +266,9 @@ class MoviesTest(ServerTestCase):
             with self.subTest(method=method):
                 r = self.server.request(method, path, b'{"movie": ',
                                         {"Content-Type": "application/json"})
-                self.assertStatus(r, 400)
+                exc = self.assertServiceError(r, 400, "SVC0002", "movie")
+                # The parser's position tells the client where to look.
+                self.assertIn("at character", exc["variables"][0])
                 r = self.server.request(method, path, json.dumps(movie_doc()),
                                         {"Content-Type": "text/plain"})
                 self.assertStatus(r, 415)
