@@ -8,7 +8,9 @@ subscriptions leaving with their channel; XML; 406, 415, 400.
 SubscriptionsTest shares one server with the default duration policy
 (3600 s, clamped to 60..86400); each test works under userIds of its own.
 ExpiryTest runs a server whose channels and subscriptions may live a
-second, for what must happen when they end.
+second, for what must happen when they end. LimitsTest runs one with
+max_subscriptions_per_user = 3, for that cap and the caps on the size of
+what a client sends (clientCorrelator, callbackData, filter.movieId).
 """
 
 import json
@@ -21,7 +23,7 @@ from delivery_util import JSON, XML, new_user
 from movies_util import (MV_NS, COMMON_NS, MovieHelpers, child, children,
                          new_tag, parse_xml, subscription_doc, subscription_xml,
                          subscriptions_path, text_of, wait_until, xml_subscription)
-from ncfixture import ServerTestCase, quote
+from ncfixture import ServerTestCase, list_all_movies, quote
 
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{22,}$")
 
@@ -470,6 +472,164 @@ class ExpiryTest(SubscriptionHelpers, ServerTestCase):
         self.assertServiceError(self.server.get(ch["path"]), 404, "SVC3000")
         # Once the channel is removed for good, so is the subscription.
         self.assertGone(sub)
+
+
+class LimitsTest(SubscriptionHelpers, ServerTestCase):
+    """max_subscriptions_per_user, small enough to reach; channels and
+    subscriptions that may live a second, to see expired ones make room;
+    and the fixed caps of movies/subscriptions/validate.lua."""
+
+    MAX_SUBSCRIPTIONS = 3
+    MAX_CORRELATOR = 256
+    MAX_CALLBACK_DATA = 1024
+    MAX_FILTER_IDS = 1000
+
+    server_config = {"channel_lifetime_min": 1, "subscription_duration_min": 1,
+                     "max_subscriptions_per_user": MAX_SUBSCRIPTIONS}
+
+    def assertPolicyError(self, resp, status, message_id):
+        self.assertStatus(resp, status)
+        exc = resp.json()["requestError"].get("policyException")
+        self.assertIsInstance(exc, dict, resp.body)
+        self.assertEqual(exc["messageId"], message_id, resp.body)
+        return exc
+
+    def assertOverLimit(self, user, doc):
+        exc = self.assertPolicyError(self.post(user, doc), 403, "POL0001")
+        self.assertEqual(exc["variables"],
+                         ["too many movie subscriptions for this user (limit %d)"
+                          % self.MAX_SUBSCRIPTIONS])
+
+    # ---- max_subscriptions_per_user -------------------------------------------
+
+    def test_subscriptions_per_user_limit(self):
+        user = new_user()
+        ch = self.channel("WebSockets", user=user)
+        m = self.create_movie()
+        first = self.subscribe(ch, new_tag(), correlator="one")
+        for _ in range(self.MAX_SUBSCRIPTIONS - 1):
+            self.subscribe(ch, new_tag())
+        listed = sorted(s["resourceURL"] for s in self.listed(user))
+        self.assertEqual(len(listed), self.MAX_SUBSCRIPTIONS)
+        self.assertOverLimit(user, subscription_doc(ch["callbackURL"], "x",
+                                                    movie_ids=[m["movieId"]],
+                                                    correlator="two"))
+        # An idempotent repeat still answers with its subscription.
+        r = self.post(user, subscription_doc(ch["callbackURL"], "x", correlator="one"))
+        self.assertStatus(r, 200, "the repeated create")
+        self.assertEqual(r.json()["movieSubscription"]["resourceURL"], first["resourceURL"])
+        # In XML when XML is asked for.
+        r = self.post(user, subscription_xml(ch["callbackURL"], "x"),
+                      headers={"Content-Type": XML, "Accept": XML})
+        self.assertStatus(r, 403)
+        self.assertEqual(r.header("Content-Type"), XML)
+        exc = child(parse_xml(r), "policyException")
+        self.assertIsNotNone(exc, r.body)
+        self.assertEqual(text_of(exc, "messageId"), "POL0001")
+        # The refusals created nothing.
+        self.assertEqual(sorted(s["resourceURL"] for s in self.listed(user)), listed)
+        # Another user has a limit of its own; a delete makes room.
+        other = new_user()
+        self.subscribe(self.channel("WebSockets", user=other), new_tag())
+        self.assertStatus(self.server.request("DELETE", first["path"]), 204)
+        self.subscribe(ch, new_tag(), correlator="two")
+        self.assertOverLimit(user, subscription_doc(ch["callbackURL"], "x"))
+
+    def test_expired_subscriptions_and_channels_make_room(self):
+        user = new_user()
+        ch = self.channel("WebSockets", user=user)
+        start = time.monotonic()
+        short_ch = self.create_channel("WebSockets", user=user, lifetime=3)
+        short = self.subscribe(ch, new_tag(), duration=1)
+        self.subscribe(short_ch, new_tag())
+        self.subscribe(ch, new_tag())
+        doc = subscription_doc(ch["callbackURL"], "x")
+        self.assertOverLimit(user, doc)
+
+        # Only live subscriptions count: once `short` has run its second,
+        # a create succeeds (the refusals before it changed nothing).
+        def created():
+            r = self.post(user, doc)
+            if r.status == 403:
+                return False
+            self.assertStatus(r, 201)
+            return True
+        wait_until(created, 10, "an expired subscription to make room")
+        self.assertGone(short)
+        if time.monotonic() - start > 2.5:
+            self.skipTest("the machine is so slow the channel may have expired too")
+        self.assertOverLimit(user, doc)
+        # So do a channel's: its subscription ends with it.
+        wait_until(created, 10, "an expired channel to make room")
+        self.assertEqual(len(self.listed(user)), self.MAX_SUBSCRIPTIONS)
+        self.assertOverLimit(user, doc)
+
+    # ---- caps on what a client sends ------------------------------------------
+
+    def test_correlator_capped_at_256_characters(self):
+        user = new_user()
+        ch = self.channel("WebSockets", user=user)
+        for value in ("x" * (self.MAX_CORRELATOR + 1), "\u00e9" * (self.MAX_CORRELATOR + 1),
+                      "x" * 1000000):
+            with self.subTest(length=len(value)):
+                self.assertRefused(user, subscription_doc(ch["callbackURL"], "x",
+                                                          correlator=value),
+                                   "clientCorrelator")
+        r = self.post(user, subscription_xml(ch["callbackURL"], "x",
+                                             correlator="7" * (self.MAX_CORRELATOR + 1)),
+                      headers={"Content-Type": XML})
+        self.assertServiceError(r, 400, "SVC0002", "clientCorrelator")
+        self.assertEqual(self.listed(user), [])
+        # Characters, not bytes: 256 two-byte ones are fine, and kept.
+        value = "\u00e9" * self.MAX_CORRELATOR
+        sub = self.subscribe(ch, new_tag(), correlator=value)
+        self.assertEqual(sub["clientCorrelator"], value)
+
+    def test_callback_data_capped_at_1024_characters(self):
+        user = new_user()
+        ch = self.channel("LongPolling", user=user, maxWaitTime=2)
+        m = self.create_movie()
+        for value in ("x" * (self.MAX_CALLBACK_DATA + 1),
+                      "\u20ac" * (self.MAX_CALLBACK_DATA + 1), "x" * 1000000):
+            with self.subTest(length=len(value)):
+                self.assertRefused(user, subscription_doc(ch["callbackURL"], value),
+                                   "callbackData")
+        # In XML, the characters after entities are resolved.
+        r = self.post(user, subscription_xml(ch["callbackURL"],
+                                             "&" * (self.MAX_CALLBACK_DATA + 1)),
+                      headers={"Content-Type": XML})
+        self.assertServiceError(r, 400, "SVC0002", "callbackData")
+        self.assertEqual(self.listed(user), [])
+        # At the cap, in three-byte characters and in characters XML
+        # escapes, it is kept and copied verbatim into each notification.
+        js = self.subscribe(ch, "\u20ac" * self.MAX_CALLBACK_DATA, "JSON", [m["movieId"]])
+        xs = self.subscribe(ch, "<&" * (self.MAX_CALLBACK_DATA // 2), "XML", [m["movieId"]])
+        after = self.patch_movie(m, genre="Noir")
+        got = self.poll_receive(ch, 2, "json")
+        by = {n["callbackData"]: n for n in got}
+        for sub in (js, xs):
+            cbd = sub["callbackReference"]["callbackData"]
+            self.assertEqual(len(cbd), self.MAX_CALLBACK_DATA)
+            self.assertIn(cbd, by, got)
+            self.assertNotification(by[cbd], sub, "MovieUpdated", after, ["genre"],
+                                    {"genre": "Drama"})
+
+    def test_filter_capped_at_1000_movies(self):
+        # 1001 movies that exist, so nothing but the cap can refuse them.
+        ids = [mv["movieId"] for mv in list_all_movies(self.server, page=1000)]
+        while len(ids) <= self.MAX_FILTER_IDS:
+            ids.append(self.create_movie()["movieId"])
+        ids = sorted(ids)[:self.MAX_FILTER_IDS + 1]
+        user = new_user()
+        ch = self.channel("WebSockets", user=user)
+        self.assertRefused(user, subscription_doc(ch["callbackURL"], "x", movie_ids=ids),
+                           "filter.movieId")
+        self.assertEqual(self.listed(user), [])
+        # A duplicate does not count: 1000 distinct movies are fine.
+        ids[-1] = ids[0]
+        sub = self.subscribe(ch, new_tag(), movie_ids=ids)
+        self.assertEqual(sub["filter"]["movieId"], sorted(set(ids)))
+        self.assertEqual(len(sub["filter"]["movieId"]), self.MAX_FILTER_IDS)
 
 
 if __name__ == "__main__":

@@ -110,14 +110,18 @@ end
 -- repeated create creates nothing and answers with the first). Returns
 --   row, true    created
 --   row, false   found by its correlator
---   nil, err, detail   refused (400 for notifyURL or filter.movieId) or
+--   nil, err, detail   refused (400 for notifyURL or filter.movieId; 403
+--                      POL0001 when the user already holds policy
+--                      max_subscriptions_per_user live subscriptions) or
 --                      the store failed
 -- `row` carries `movie_ids`: its filter, ascending, or nil for every movie.
 -- The correlator is looked up before the checks that read the store, so a
 -- client retrying a create whose answer it lost gets its subscription
--- even if a movie of the filter has been deleted meanwhile. One
--- transaction: a dead subscription left with the same correlator is
--- removed first, so the UNIQUE (user_id, client_correlator) holds.
+-- even if a movie of the filter has been deleted meanwhile, or the user
+-- has reached the cap since: the repeat creates nothing. One transaction:
+-- a dead subscription left with the same correlator is removed first, so
+-- the UNIQUE (user_id, client_correlator) holds; a refusal rolls that
+-- back too, so a refused create changes nothing.
 function M.create(ctx, user_id, values)
   local now = ctx.now()
   local gone = {}
@@ -138,6 +142,14 @@ function M.create(ctx, user_id, values)
     local channel = must(M.channel_for(ctx, user_id, values.notify_url))
     if values.movie_ids then
       must(movies_exist(ctx.db, values.movie_ids))
+    end
+    -- The cap comes after the 400s: those say the request itself is
+    -- wrong and would stay wrong, so a client told 403 first could delete
+    -- subscriptions to make room only to learn that.
+    local limit = ctx.policy.max_subscriptions_per_user
+    if must(store.count_live(ctx.db, user_id, now)) >= limit then
+      tx.abort(errors.new("POL0001", string.format(
+        "too many movie subscriptions for this user (limit %d)", limit)))
     end
     local id = ctx.random_id()
     local duration = policy.duration(ctx.policy, values.duration)

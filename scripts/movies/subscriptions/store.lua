@@ -102,6 +102,22 @@ function M.list(db, user_id, now)
   return rows
 end
 
+-- How many subscriptions of `user_id` are live at `now`: exactly those
+-- M.list would return, so the cap on them (policy
+-- max_subscriptions_per_user) counts what the user can see. One whose
+-- own end or whose channel's end has passed does not count, whether or
+-- not a timer has removed it yet.
+function M.count_live(db, user_id, now)
+  local rows, err = db.query("SELECT count(*) AS n FROM movie_subscriptions s"
+    .. " JOIN channels c ON c.channel_id = s.channel_id"
+    .. " WHERE s.user_id = ? AND s.expires_at > ? AND c.expires_at > ?",
+    user_id, now, now)
+  if not rows then
+    return failed(err)
+  end
+  return rows[1].n
+end
+
 -- The movie ids of subscription `id`'s filter, ascending; empty for an
 -- unfiltered one.
 function M.filter(db, id)

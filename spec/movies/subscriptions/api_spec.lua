@@ -285,6 +285,102 @@ describe("movies.subscriptions.api", function()
       assert.equal(0, f.count("movie_subscriptions"))
     end)
 
+    it("caps clientCorrelator and callbackData, counted in characters, in JSON and XML", function()
+      for _, case in ipairs({
+        { "clientCorrelator", { clientCorrelator = string.rep("x", 257) } },
+        { "callbackReference.callbackData", nil, { callbackData = string.rep("x", 1025) } },
+        { "callbackReference.callbackData", nil, { callbackData = string.rep("x", 10 ^ 6 // 1) } },
+      }) do
+        fault(create(subscription(case[2], case[3])), 400, "SVC0002", case[1])
+      end
+      local xml_body = '<mv:movieSubscription xmlns:mv="' .. NS .. '"><callbackReference>'
+        .. "<notifyURL>" .. f.callback_url(ch) .. "</notifyURL>"
+        .. "<callbackData>" .. string.rep("&amp;", 1025) .. "</callbackData>"
+        .. "</callbackReference></mv:movieSubscription>"
+      fault(create(xml_body, nil, { ["Content-Type"] = "application/xml" }), 400, "SVC0002",
+        "callbackReference.callbackData")
+      assert.equal(0, f.count("movie_subscriptions"))
+      -- At the caps, in characters of several bytes each: taken verbatim.
+      local corr, data = string.rep("\u{e9}", 256), string.rep("\u{20ac}", 1024)
+      local s = created(subscription({ clientCorrelator = corr }, { callbackData = data }))
+      assert.equal(corr, s.clientCorrelator)
+      assert.equal(data, s.callbackReference.callbackData)
+    end)
+
+    it("caps filter.movieId at 1000 distinct movies", function()
+      -- Movies 1 to 1001 exist, so only the cap can refuse 1001 of them.
+      f.rows("INSERT INTO movies (title, premiere_date, last_modified)"
+        .. " WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1001)"
+        .. " SELECT 'Filler ' || i, '2026-01-01', '2026-01-01T00:00:00.000Z' FROM n")
+      assert.equal(1001,
+        f.rows("SELECT count(*) AS n FROM movies WHERE movie_id BETWEEN 1 AND 1001")[1].n)
+      local ids = {}
+      for i = 1, 1001 do
+        ids[i] = i
+      end
+      fault(create(subscription({ filter = { movieId = ids } })), 400, "SVC0002",
+        "filter.movieId")
+      assert.equal(0, f.count("movie_subscriptions"))
+      assert.equal(0, f.count("movie_fanout"))
+      ids[1001] = 1000 -- a duplicate does not count
+      local s = created(subscription({ filter = { movieId = ids } }))
+      assert.equal(1000, #s.filter.movieId)
+      assert.equal(1000, f.count("movie_fanout"))
+    end)
+
+    describe("beyond max_subscriptions_per_user", function()
+      before_each(function()
+        f.close()
+        f = fixture.new({ config = { max_subscriptions_per_user = 2 } })
+        f.start()
+        ch = f.channel(USER)
+      end)
+
+      it("answers 403 POL0001 saying why, creating nothing", function()
+        created(subscription({ clientCorrelator = "a" }))
+        created(subscription({ filter = { movieId = { 1 } } }))
+        local e = fault(create(subscription({ clientCorrelator = "b" })), 403, "POL0001")
+        assert.same({ "too many movie subscriptions for this user (limit 2)" }, e.variables)
+        assert.equal(2, f.count("movie_subscriptions"))
+        local list = decode(f.send("GET", collection())).movieSubscriptionList
+        assert.equal(2, #list.movieSubscription)
+        -- Per user: another user still creates.
+        local other = f.channel(OTHER)
+        created(subscription(nil, { notifyURL = f.callback_url(other) }), ACR)
+      end)
+
+      it("still answers a repeated clientCorrelator with 200", function()
+        local first = created(subscription({ clientCorrelator = "a" }))
+        created()
+        local res = create(subscription({ clientCorrelator = "a" }))
+        assert.equal(200, res.status, res.body)
+        assert.same(first, decode(res).movieSubscription)
+      end)
+
+      it("makes room when one is deleted or expires", function()
+        local a = created(subscription({ duration = 60 }))
+        local b = created(subscription({ duration = 600 }))
+        fault(create(), 403, "POL0001")
+        assert.equal(204, f.send("DELETE", path_of(b.resourceURL)).status)
+        created(subscription({ duration = 600 }))
+        fault(create(), 403, "POL0001")
+        -- Past a's end, before any timer or request removed it.
+        f.core.set_time(T0 + 60)
+        created()
+        fault(f.send("GET", path_of(a.resourceURL)), 404, "SVC3000")
+      end)
+
+      it("answers the refusal in XML when XML is asked for", function()
+        created()
+        created()
+        local res = create(nil, nil, { Accept = "application/xml" })
+        assert.equal(403, res.status)
+        assert.equal("application/xml", res.headers["Content-Type"])
+        assert.truthy(res.body:find("<policyException>", 1, true), res.body)
+        assert.truthy(res.body:find("<messageId>POL0001</messageId>", 1, true), res.body)
+      end)
+    end)
+
     it("answers 406 when nothing acceptable can be produced, creating nothing", function()
       local e = fault(create(nil, nil, { Accept = "text/html" }), 406, "SVC3003")
       assert.same({ "text/html", "application/json, application/xml" }, e.variables)

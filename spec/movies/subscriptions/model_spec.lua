@@ -2,6 +2,7 @@ local fixture = require("movies.subscriptions.fixture")
 local channels = require("nc.channels")
 local movies_store = require("movies.store")
 local model = require("movies.subscriptions.model")
+local store = require("movies.subscriptions.store")
 
 local T0, P = fixture.T0, fixture.P
 local USER, OTHER = fixture.USER, fixture.OTHER
@@ -172,6 +173,90 @@ describe("movies.subscriptions.model", function()
       assert.are_not.equal(first.subscription_id, again.subscription_id)
       assert.equal(1, f.count("movie_subscriptions"))
       assert.equal(1, #f.core.logged("info", model.label(first.subscription_id) .. " expired"))
+    end)
+  end)
+
+  describe("max_subscriptions_per_user", function()
+    local function over_limit(row, err, detail)
+      assert.is_nil(row)
+      assert.equal("POL0001", err.id)
+      assert.equal(403, err.status)
+      assert.same({ "too many movie subscriptions for this user (limit 2)" }, err.variables)
+      assert.is_nil(detail)
+    end
+
+    before_each(function()
+      ctx.policy.max_subscriptions_per_user = 2
+    end)
+
+    it("refuses a create beyond it with 403 POL0001, creating nothing", function()
+      create({ client_correlator = "c1" })
+      create({ movie_ids = { 1 } })
+      local due = ctx.expiry.due
+      over_limit(create({ movie_ids = { 2, 3 }, client_correlator = "c2", duration = 60 }))
+      assert.equal(2, f.count("movie_subscriptions"))
+      assert.equal(1, f.count("movie_subscription_filter"))
+      -- movie 0 for the first, movie 1 for the second; none of 2 or 3.
+      assert.equal(2, f.count("movie_fanout"))
+      assert.is_false((store.by_correlator(f.core.db, USER, "c2")))
+      assert.equal(2, #f.core.logged("info", "created"))
+      assert.equal(due, ctx.expiry.due)
+    end)
+
+    it("still answers a repeated clientCorrelator with its subscription", function()
+      local first = create({ client_correlator = "c1", movie_ids = { 4 } })
+      create()
+      local again, created = create({ client_correlator = "c1" })
+      assert.is_false(created)
+      assert.equal(first.subscription_id, again.subscription_id)
+      assert.same({ 4 }, again.movie_ids)
+    end)
+
+    it("is per user", function()
+      create()
+      create()
+      local other = f.channel(OTHER)
+      local _, created = model.create(ctx, OTHER, values({ notify_url = f.callback_url(other) }))
+      assert.is_true(created)
+    end)
+
+    it("counts live subscriptions only", function()
+      local short = f.channel(USER, 30)
+      local a = create({ duration = 60 })
+      create({ notify_url = f.callback_url(short) })
+      over_limit(create())
+      -- Deleted: room for one.
+      assert.is_true(model.remove(ctx, a.subscription_id))
+      assert.is_true(select(2, create({ duration = 100 })))
+      over_limit(create())
+      -- Its channel past its end, before any timer removed it: room.
+      f.core.set_time(T0 + 30)
+      assert.is_true(select(2, create({ duration = 100 })))
+      over_limit(create())
+      -- Past its own end, before any timer removed it: room.
+      f.core.set_time(T0 + 100)
+      assert.is_true(select(2, create()))
+    end)
+
+    it("rolls back a refused create, keeping the expired one with its correlator", function()
+      local old = create({ client_correlator = "c1", duration = 60 })
+      create()
+      f.core.set_time(T0 + 61) -- old is past its end; the timer has not run
+      ctx.policy.max_subscriptions_per_user = 1
+      local row, err = create({ client_correlator = "c1" })
+      assert.is_nil(row)
+      assert.equal("POL0001", err.id)
+      assert.equal(2, f.count("movie_subscriptions"))
+      assert.equal(old.subscription_id,
+        store.by_correlator(f.core.db, USER, "c1").subscription_id)
+      assert.equal(0, #f.core.logged("info", "expired"))
+    end)
+
+    it("comes after the checks that say the request itself is wrong", function()
+      create()
+      create()
+      refused("callbackReference.notifyURL", create({ notify_url = "http://x/" }))
+      refused("filter.movieId", create({ movie_ids = { 999999 } }))
     end)
   end)
 

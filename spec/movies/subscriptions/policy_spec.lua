@@ -1,10 +1,11 @@
 local policy = require("movies.subscriptions.policy")
 
 describe("movies.subscriptions.policy", function()
-  it("defaults to an hour, within a minute and a day", function()
+  it("defaults to an hour, within a minute and a day, 100 per user", function()
     local p = policy.from_config({})
     assert.same({ subscription_duration_default = 3600,
-      subscription_duration_min = 60, subscription_duration_max = 86400 }, p)
+      subscription_duration_min = 60, subscription_duration_max = 86400,
+      max_subscriptions_per_user = 100 }, p)
     assert.same(p, policy.from_config(nil))
   end)
 
@@ -33,6 +34,10 @@ describe("movies.subscriptions.policy", function()
     p = policy.from_config({ subscription_duration_min = 10.0 })
     assert.equal(10, p.subscription_duration_min)
     assert.equal("integer", math.type(p.subscription_duration_min))
+    assert.equal(3, policy.from_config({ max_subscriptions_per_user = 3 })
+      .max_subscriptions_per_user)
+    assert.equal(1, policy.from_config({ max_subscriptions_per_user = 1 })
+      .max_subscriptions_per_user)
   end)
 
   it("refuses a config that makes no sense, in one line", function()
@@ -52,6 +57,15 @@ describe("movies.subscriptions.policy", function()
       assert.is_string(err)
       assert.is_nil(err:find("\n"))
       assert.truthy(err:find("subscription_duration", 1, true), err)
+    end
+  end)
+
+  it("refuses a max_subscriptions_per_user below 1, which would refuse every create", function()
+    for _, v in ipairs({ 0, -1, 2.5, "many" }) do
+      local ok, err = pcall(policy.from_config, { max_subscriptions_per_user = v })
+      assert.is_false(ok)
+      assert.is_nil(err:find("\n"))
+      assert.truthy(err:find("max_subscriptions_per_user", 1, true), err)
     end
   end)
 end)

@@ -125,6 +125,26 @@ describe("movies.subscriptions.store", function()
     assert.equal("s2", rows[1].subscription_id)
   end)
 
+  it("counts the live subscriptions of a user: those it lists", function()
+    local short = f.channel(USER, 5)
+    assert.equal(0, store.count_live(db, USER, T0))
+    insert("a", { expires_at = T0 + 10 })
+    insert("b", { channel_id = short.channel_id })
+    insert("c")
+    local other = f.channel(OTHER)
+    insert("o", { user_id = OTHER, channel_id = other.channel_id })
+    assert.equal(3, store.count_live(db, USER, T0))
+    assert.equal(1, store.count_live(db, OTHER, T0))
+    -- b's channel ends at T0 + 5, a itself at T0 + 10, c at T0 + 60; the
+    -- rows are all still there.
+    for _, case in ipairs({ { 5, 2 }, { 10, 1 }, { 60, 0 } }) do
+      local t = T0 + case[1]
+      assert.equal(case[2], store.count_live(db, USER, t), case[1])
+      assert.equal(#store.list(db, USER, t), store.count_live(db, USER, t))
+    end
+    assert.equal(4, f.count("movie_subscriptions"))
+  end)
+
   it("gathers the filters of a user's subscriptions in one query", function()
     insert("s1", { all_movies = 0 }, { 5, 2 })
     insert("s2")
@@ -197,6 +217,7 @@ describe("movies.subscriptions.store", function()
       function() return store.filters_of_user(db, USER) end,
       function() return store.missing_movies(db, { 1 }) end,
       function() return store.by_correlator(db, USER, "c") end,
+      function() return store.count_live(db, USER, T0) end,
     }) do
       local v, err, detail = call()
       assert.is_nil(v)

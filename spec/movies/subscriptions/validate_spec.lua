@@ -113,4 +113,25 @@ describe("movies.subscriptions.validate", function()
   it("refuses a clientCorrelator that is no string", function()
     refused(doc({ clientCorrelator = 5 }), "clientCorrelator")
   end)
+
+  it("caps clientCorrelator at a channel's 256 characters, not bytes", function()
+    assert.equal(256, validate.MAX_CORRELATOR_CHARS)
+    -- 256 two-byte characters are 512 bytes, and fine.
+    local long = string.rep("\u{e9}", 256)
+    assert.equal(long, validate.create(doc({ clientCorrelator = long })).client_correlator)
+    refused(doc({ clientCorrelator = string.rep("x", 257) }), "clientCorrelator")
+    refused(doc({ clientCorrelator = long .. "x" }), "clientCorrelator")
+    refused(doc({ clientCorrelator = string.rep("x", 1000000) }), "clientCorrelator")
+  end)
+
+  it("caps callbackData at 1024 characters, not bytes", function()
+    assert.equal(1024, validate.MAX_CALLBACK_DATA_CHARS)
+    -- 1024 three-byte characters are 3072 bytes, and fine.
+    local long = string.rep("\u{20ac}", 1024)
+    assert.equal(long, validate.create(doc(nil, { callbackData = long })).callback_data)
+    refused(doc(nil, { callbackData = string.rep("x", 1025) }), "callbackReference.callbackData")
+    refused(doc(nil, { callbackData = long .. "x" }), "callbackReference.callbackData")
+    refused(doc(nil, { callbackData = string.rep("x", 1000000) }),
+      "callbackReference.callbackData")
+  end)
 end)
