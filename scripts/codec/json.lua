@@ -152,13 +152,74 @@ function M.decode_object(text, part)
   return value
 end
 
+-- The first key that appears twice in one object of `text`, in text
+-- order, or nil. cjson keeps the last of duplicates without a word, so
+-- `{"channelType":"OMAPush","channelType":"LongPolling"}` would be read as
+-- one of two different requests; RFC 8259 4 leaves that unpredictable, and
+-- a client that sent it has a bug worth hearing about. Scans only strings
+-- and brackets, so it expects text the decoder has accepted (trailing
+-- commas and a byte order mark are fine).
+function M.duplicate_key(text)
+  -- One entry per open bracket: the keys seen in an object, false for an
+  -- array.
+  local open, depth = {}, 0
+  local i = 1
+  while true do
+    local at, _, c = text:find('([{}%[%]"])', i)
+    if not at then
+      return nil
+    end
+    i = at + 1
+    if c == "{" then
+      depth = depth + 1
+      open[depth] = {}
+    elseif c == "[" then
+      depth = depth + 1
+      open[depth] = false
+    elseif c == "}" or c == "]" then
+      open[depth] = nil
+      depth = depth - 1
+    else
+      -- A string from `at` to its closing quote, skipping escapes.
+      local close
+      repeat
+        local q, _, d = text:find('(["\\])', i)
+        if not q then
+          return nil
+        end
+        if d == '"' then
+          close = q
+        else
+          i = q + 2
+        end
+      until close
+      i = close + 1
+      local keys = open[depth]
+      if keys and text:find("^%s*:", i) then
+        local token = text:sub(at, close)
+        local key = token:find("\\", 1, true) and decoder.decode(token)
+          or token:sub(2, -2)
+        if keys[key] then
+          return key
+        end
+        keys[key] = true
+      end
+    end
+  end
+end
+
 local encode_value
 
 local function encode_string(s)
   -- cjson escapes "/" as "\/". In its output a backslash is always the
   -- first character of an escape, and a literal backslash is itself "\\",
   -- so every "\/" left to right is an escaped slash and can be unescaped.
-  return (cjson.encode(s):gsub("\\/", "/"))
+  local quoted = cjson.encode(s)
+  -- The gsub costs more than the encoding; most strings have no slash.
+  if quoted:find("\\/", 1, true) then
+    quoted = quoted:gsub("\\/", "/")
+  end
+  return quoted
 end
 
 local function encode_number(n)
@@ -177,54 +238,65 @@ local function encode_number(n)
   return s
 end
 
-local function table_kind(t)
-  local mt = getmetatable(t)
-  local declared = mt and mt.__jsontype
-  if declared == "array" or declared == "object" then
-    return declared
+-- Encoded object keys: the same few dozen element names make up every
+-- document we write, and quoting a key costs a C call. Bounded, since a
+-- converted notification may carry keys a client chose.
+local KEY_CACHE_MAX = 1024
+local key_cache, key_cache_size = {}, 0
+
+local function encode_key(k)
+  local quoted = key_cache[k]
+  if quoted then
+    return quoted
   end
-  local count, strings = 0, 0
-  for k in pairs(t) do
-    count = count + 1
-    if type(k) == "string" then
-      strings = strings + 1
-    end
+  quoted = encode_string(k)
+  if key_cache_size < KEY_CACHE_MAX and #k <= 64 then
+    key_cache[k] = quoted
+    key_cache_size = key_cache_size + 1
   end
-  if count == 0 then
-    return "object"
-  end
-  if strings == count then
-    return "object"
-  end
-  if strings == 0 and #t == count then
-    return "array"
-  end
-  error("cannot encode a table with mixed or sparse keys as JSON", 0)
+  return quoted
 end
 
+-- An object unless declared an array (json.array) or its keys are exactly
+-- 1..n; empty tables are objects unless declared. Object keys come out
+-- sorted, so equal documents encode to equal text.
 local function encode_table(t, depth)
   if depth > MAX_DEPTH then
     error("JSON value nested too deeply (a cycle?)", 0)
   end
+  local mt = getmetatable(t)
+  local declared = mt and mt.__jsontype
   local out = {}
-  if table_kind(t) == "array" then
-    for i = 1, #t do
-      out[i] = encode_value(t[i], depth + 1)
+  if declared ~= "array" then
+    local keys, n, others, other_type = {}, 0, 0, nil
+    for k in pairs(t) do
+      if type(k) == "string" then
+        n = n + 1
+        keys[n] = k
+      else
+        others = others + 1
+        other_type = other_type or type(k)
+      end
     end
-    return "[" .. table.concat(out, ",") .. "]"
-  end
-  local keys = {}
-  for k in pairs(t) do
-    if type(k) ~= "string" then
-      error("JSON object keys must be strings, got " .. type(k), 0)
+    if others == 0 then
+      table.sort(keys)
+      for i = 1, n do
+        local k = keys[i]
+        out[i] = encode_key(k) .. ":" .. encode_value(t[k], depth + 1)
+      end
+      return "{" .. table.concat(out, ",") .. "}"
     end
-    keys[#keys + 1] = k
+    if declared == "object" then
+      error("JSON object keys must be strings, got " .. other_type, 0)
+    end
+    if n > 0 or #t ~= others then
+      error("cannot encode a table with mixed or sparse keys as JSON", 0)
+    end
   end
-  table.sort(keys)
-  for i, k in ipairs(keys) do
-    out[i] = encode_string(k) .. ":" .. encode_value(t[k], depth + 1)
+  for i = 1, #t do
+    out[i] = encode_value(t[i], depth + 1)
   end
-  return "{" .. table.concat(out, ",") .. "}"
+  return "[" .. table.concat(out, ",") .. "]"
 end
 
 encode_value = function(v, depth)

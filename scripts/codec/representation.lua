@@ -772,7 +772,14 @@ local function decode(S, req, root, opts)
   local form = opts.form and S.decode_form
   local media = request.media_type(content_type)
   if media == M.JSON then
-    return decode_json(S, body, root)
+    local decoded = table.pack(decode_json(S, body, root))
+    -- XML and form bodies with a repeated element are refused by their
+    -- schema walk; cjson would keep the last of two keys in silence.
+    local twice = decoded[1] ~= nil and json.duplicate_key(body)
+    if twice then
+      return nil, errors.new("SVC0002", twice)
+    end
+    return table.unpack(decoded, 1, decoded.n)
   elseif media == M.XML or media == "text/xml" then
     return decode_xml(S, body, root)
   elseif media == M.FORM and form then

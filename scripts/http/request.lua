@@ -22,7 +22,8 @@ end
 --       e.g. charset, are accepted: JSON is UTF-8 whatever they say);
 --   400 SVC0002 naming `part` when the body is empty or its root is not an
 --       object (the document the client had to send is missing);
---   400 SVC0001 when the body is not JSON at all (API.md 2).
+--   400 SVC0001 when the body is not JSON at all (API.md 2);
+--   400 SVC0002 naming a key that appears twice in one object.
 function M.json_object(req, part)
   local content_type = req.headers and req.headers["content-type"]
   if M.media_type(content_type) ~= JSON then
@@ -32,7 +33,16 @@ function M.json_object(req, part)
   if not body:find("%S") then
     return nil, errors.new("SVC0002", part)
   end
-  return json.decode_object(body, part)
+  local doc, err = json.decode_object(body, part)
+  if not doc then
+    return nil, err
+  end
+  -- cjson keeps the last of two equal keys in silence.
+  local twice = json.duplicate_key(body)
+  if twice then
+    return nil, errors.new("SVC0002", twice)
+  end
+  return doc
 end
 
 return M

@@ -120,6 +120,25 @@ describe("codec.json", function()
         json.encode({ c = { d = json.null }, b = 2, a = 1 }))
     end)
 
+    it("quotes keys that need escapes, and any number of distinct keys", function()
+      -- Keys are quoted through a bounded cache: past its bound, and for
+      -- long keys, they must still come out right.
+      local t, want = {}, {}
+      for i = 1, 3000 do
+        local k = string.format("k%05d", i) .. (i % 7 == 0 and '"/\\' or "")
+        t[k] = i
+      end
+      t[string.rep("x", 100)] = 0
+      local back = json.decode(json.encode(t))
+      assert.same(t, back)
+      assert.equal('{"a\\"b":1,"c/d":2}', json.encode({ ['a"b'] = 1, ["c/d"] = 2 }))
+    end)
+
+    it("names the key type of a declared object with other keys", function()
+      assert.has_error(function() json.encode(json.object({ [1] = 1 })) end,
+        "JSON object keys must be strings, got number")
+    end)
+
     it("does not escape forward slashes, so URLs read naturally", function()
       assert.equal('"http://nc.example/movies/v1/movies/1"',
         json.encode("http://nc.example/movies/v1/movies/1"))
@@ -164,6 +183,23 @@ describe("codec.json", function()
       assert.matches('"variables":%[%]', text)
     end)
   end)
+  describe("duplicate_key", function()
+    it("finds the first key repeated within one object, in text order", function()
+      assert.is_nil(json.duplicate_key('{"a":1,"b":2}'))
+      assert.equal("a", json.duplicate_key('{"a":1,"a":2}'))
+      assert.equal("k", json.duplicate_key('{"x":[1,{"k":1,"k":2}],"x":0}'))
+      assert.equal("ab", json.duplicate_key('{"a\\u0062":1,"ab":2}'))
+      assert.equal("s", json.duplicate_key('{"s":"a:b","t":"[{\\"","s" :1}'))
+    end)
+
+    it("does not count keys of different objects, strings or array items", function()
+      assert.is_nil(json.duplicate_key('{"a":{"a":1},"b":[{"a":1},{"a":2}]}'))
+      assert.is_nil(json.duplicate_key('[{"a":1},{"a":1}]'))
+      assert.is_nil(json.duplicate_key('{"a":"\\"a\\":1","b":["a","a"]}'))
+      assert.is_nil(json.duplicate_key('\239\187\191{"a":1,"b":2,}'))
+    end)
+  end)
+
   describe("trailing commas (OMA NC Appendix D examples)", function()
     it("accepts a comma before a closing brace or bracket", function()
       local v = assert(json.decode('{"notificationChannel": {\n "channelData": {\n  "maxNotifications": "1",\n },\n "list": [1, 2, ],\n}}'))

@@ -366,6 +366,20 @@ describe("codec.representation", function()
       assert.same({}, decode_ok(FORM, "", "longPollingRequestParameters", { form = true }))
     end)
 
+    it("refuses a JSON key given twice in one object, naming it", function()
+      local err = decode_err(JSON,
+        '{"notificationChannel":{"channelType":"OMAPush","channelType":"LongPolling"}}', CH)
+      assert_svc0002("channelType", err)
+      -- Equal after unescaping is equal.
+      err = decode_err(JSON, '{"notificationChannel":{"channelType":"LongPolling",'
+        .. '"clientCorrelator":"a","client\\u0043orrelator":"b"}}', CH)
+      assert_svc0002("clientCorrelator", err)
+      -- The same key in two objects, or inside a string, is no repeat.
+      assert.same({ channelType = "LongPolling", clientCorrelator = '"channelType":1' },
+        decode_ok(JSON, '{"notificationChannel":{"channelType":"LongPolling",'
+          .. '"clientCorrelator":"\\"channelType\\":1"}}', CH))
+    end)
+
     it("ignores a byte order mark before JSON (RFC 8259 8.1), also for opaque roots", function()
       local BOM = "\239\187\191"
       assert.same({ channelType = "LongPolling" },

@@ -39,6 +39,16 @@ describe("http.request", function()
       assert.same({ "x" }, err.variables)
     end)
 
+    it("refuses a key given twice in one object with SVC0002 naming it", function()
+      local v, err = request.json_object(req("application/json",
+        '{"movie":{"title":"A","genre":"x","title":"B"}}'), "movie")
+      assert.is_nil(v)
+      assert.equal("SVC0002", err.id)
+      assert.same({ "title" }, err.variables)
+      assert.same({ a = { t = 1 }, b = { t = 2 } },
+        request.json_object(req("application/json", '{"a":{"t":1},"b":{"t":2}}'), "movie"))
+    end)
+
     it("ignores a leading byte order mark, as codec/json does for every body", function()
       assert.same({ movie = {} },
         request.json_object(req("application/json", '\239\187\191{"movie":{}}'), "movie"))

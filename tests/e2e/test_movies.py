@@ -221,6 +221,17 @@ class MoviesTest(ServerTestCase):
                 self.assertServiceError(r, 400, "SVC0002", "movie")
         self.server.assert_running()
 
+    def test_repeated_json_key_400_names_it(self):
+        body = b'{"movie": {"title": "A", "premiereDate": "2020-01-01", "title": "B"}}'
+        r = self.server.request("POST", MOVIES, body, {"Content-Type": "application/json"})
+        self.assertServiceError(r, 400, "SVC0002", "title")
+        m = self.create()
+        r = self.server.request("PATCH", "%s/%d" % (MOVIES, m["movieId"]),
+                                b'{"movie": {"genre": "X", "genre": "Y"}}',
+                                {"Content-Type": "application/json"})
+        self.assertServiceError(r, 400, "SVC0002", "genre")
+        self.assertEqual(self.get_movie(m["movieId"]), m)
+
     def test_create_unsupported_content_type_415(self):
         body = json.dumps(movie_doc())
         for ctype in ("text/plain", "image/png", None):

@@ -16,7 +16,9 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 
-from ncfixture import SLOW, ServerTestCase, quote
+from ncfixture import SLOW, ServerTestCase
+# Helpers only: importing a TestCase here would run its tests twice.
+from test_channels import ChannelHelpers, channels_path
 
 BASE = "/notificationchannel/v1"
 JSON = "application/json"
@@ -33,17 +35,8 @@ def new_user():
     return "tel:+1958555" + uuid.uuid4().hex[:8]
 
 
-def channels_path(user):
-    return "%s/%s/channels" % (BASE, quote(user))
-
-
-class Helpers:
-
-    def create(self, user, channel=None, status=201, headers=None):
-        doc = {"notificationChannel": channel or {"channelType": "LongPolling"}}
-        r = self.server.request("POST", channels_path(user), doc, headers=headers)
-        self.assertStatus(r, status, "create")
-        return r
+class Helpers(ChannelHelpers):
+    """test_channels' helpers; `created` also gives the paths of a channel."""
 
     def created(self, user, **channel):
         channel.setdefault("channelType", "LongPolling")
@@ -219,6 +212,24 @@ class RobustnessTest(Helpers, ServerTestCase):
                 r = self.server.request("POST", channels_path(user), body,
                                         headers={"Content-Type": JSON})
                 self.assertServiceError(r, 400, "SVC0001")
+
+    # ---- a JSON key given twice ---------------------------------------------------
+
+    def test_repeated_json_key_is_refused_naming_it(self):
+        user = new_user()
+        body = (b'{"notificationChannel": {"channelType": "OMAPush",'
+                b' "channelType": "LongPolling"}}')
+        r = self.server.request("POST", channels_path(user), body,
+                                headers={"Content-Type": JSON})
+        self.assertServiceError(r, 400, "SVC0002", "channelType")
+        r = self.server.request("GET", channels_path(user))
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json()["notificationChannelList"].get("notificationChannel", []), [])
+        ch = self.created(user)
+        r = self.server.request("PUT", ch["path"] + "/channelLifetime",
+                                b'{"notificationChannelLifetime": {"channelLifetime": 600,'
+                                b' "channelLifetime": 60}}', headers={"Content-Type": JSON})
+        self.assertServiceError(r, 400, "SVC0002", "channelLifetime")
 
     # ---- G6: clientCorrelator and applicationTag lengths -----------------------
 
