@@ -522,6 +522,15 @@ class ServerTestCase(unittest.TestCase):
                       % (msg + ": " if msg else "", status, resp.status,
                          resp.headers, resp.body[:800]))
 
+    def assertPolicyError(self, resp, status, message_id):
+        """The OMA policy error body (requestError.policyException) with
+        `message_id`; returns the exception."""
+        self.assertStatus(resp, status)
+        exc = resp.json()["requestError"].get("policyException")
+        self.assertIsInstance(exc, dict, resp.body)
+        self.assertEqual(exc["messageId"], message_id, resp.body)
+        return exc
+
     def assertServiceError(self, resp, status, message_id, field=None):
         """The OMA error body: requestError.serviceException with messageId,
         text and variables; `field` must appear in one of the variables."""

@@ -70,13 +70,6 @@ class Helpers(ChannelHelpers):
         self.assertTrue(exc.findtext("text"), resp.body)
         return [v.text for v in exc.findall("variables")]
 
-    def assertPolicyError(self, resp, status, message_id):
-        self.assertStatus(resp, status)
-        exc = resp.json()["requestError"].get("policyException")
-        self.assertIsInstance(exc, dict, resp.body)
-        self.assertEqual(exc["messageId"], message_id, resp.body)
-        return exc
-
 
 def notification_list(n):
     return {"notificationList": [{"aNotification": {"n": i}} for i in range(n)]}

@@ -487,13 +487,6 @@ class LimitsTest(SubscriptionHelpers, ServerTestCase):
     server_config = {"channel_lifetime_min": 1, "subscription_duration_min": 1,
                      "max_subscriptions_per_user": MAX_SUBSCRIPTIONS}
 
-    def assertPolicyError(self, resp, status, message_id):
-        self.assertStatus(resp, status)
-        exc = resp.json()["requestError"].get("policyException")
-        self.assertIsInstance(exc, dict, resp.body)
-        self.assertEqual(exc["messageId"], message_id, resp.body)
-        return exc
-
     def assertOverLimit(self, user, doc):
         exc = self.assertPolicyError(self.post(user, doc), 403, "POL0001")
         self.assertEqual(exc["variables"],
