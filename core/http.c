@@ -46,6 +46,7 @@ struct nc_http_parser {
   int pause;           /* enum pause_reason set by the callbacks */
   int in_message;      /* a request has begun and is not yet complete */
   int headers_done;
+  long long body_expected; /* Content-Length once headers are done; -1: chunked */
   int complete;        /* req is ready; waiting for nc_http_parser_next() */
   int resume_pending;  /* paused at headers for 100-continue */
   int upgrade_pause;   /* llhttp returned HPE_PAUSED_UPGRADE */
@@ -132,6 +133,7 @@ static void request_release(nc_http_parser_t *p) {
   p->trailer_bytes = 0;
   p->in_message = 0;
   p->headers_done = 0;
+  p->body_expected = 0;
   p->complete = 0;
   p->resume_pending = 0;
   p->upgrade_pause = 0;
@@ -394,6 +396,7 @@ static nc_http_result_t headers_complete(nc_http_parser_t *p) {
   }
   int chunked = (h->flags & F_CHUNKED) != 0;
   int has_length = (h->flags & F_CONTENT_LENGTH) != 0;
+  p->body_expected = chunked ? -1 : has_length ? (long long)h->content_length : 0;
   /* RFC 9110 15.5.14: refused before a byte of the body is read. */
   if (has_length && h->content_length > p->limits.max_body_bytes) {
     fail(p, 413, "Content-Length too large");
@@ -559,6 +562,12 @@ int nc_http_parser_busy(const nc_http_parser_t *p) {
 
 int nc_http_parser_headers_done(const nc_http_parser_t *p) {
   return p->headers_done;
+}
+
+void nc_http_parser_body_progress(const nc_http_parser_t *p, size_t *received,
+                                  long long *expected) {
+  *received = p->req.body_len;
+  *expected = p->body_expected;
 }
 
 int nc_http_parser_error_status(const nc_http_parser_t *p) {

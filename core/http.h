@@ -86,6 +86,13 @@ int nc_http_parser_busy(const nc_http_parser_t *p);
 /* 1 once the current request's headers are complete. */
 int nc_http_parser_headers_done(const nc_http_parser_t *p);
 
+/* The body of the request being read, once its headers are done: the
+ * bytes received so far, and the Content-Length it announced (-1 for a
+ * chunked body, whose size is known only at its end). For the log line of
+ * a body that comes too slowly. */
+void nc_http_parser_body_progress(const nc_http_parser_t *p, size_t *received,
+                                  long long *expected);
+
 /* After NC_HTTP_ERROR: 400 (malformed, missing Host), 413 (body), 417
  * (an Expect other than 100-continue), 431 (headers), 505 (a version other
  * than 1.0/1.1) or 500 (out of memory), and a short reason for the log. */

@@ -350,7 +350,6 @@ void nc_conn_process(conn_t *c, const char *data, size_t len) {
     nc_http_result_t r = nc_http_parser_feed(c->parser, data, len, &used);
     data += used;
     len -= used;
-    c->request_bytes += used;
     start_request_clocks(c);
     switch (r) {
       case NC_HTTP_MORE:
@@ -370,7 +369,6 @@ void nc_conn_process(conn_t *c, const char *data, size_t len) {
       case NC_HTTP_REQUEST:
         /* The next request, maybe already in `data`, starts its own clocks. */
         c->request_started = c->body_started = 0;
-        c->request_bytes = 0;
         respond(c, nc_http_parser_request(c->parser));
         if (c->state != CONN_OPEN) return;
         if (c->mode == MODE_PARKED) {
@@ -440,12 +438,15 @@ void nc_conn_timeout_cb(uv_timer_t *t) {
     const nc_server_options_t *o = &c->server->opts;
     uint64_t spent = uv_now(c->server->loop) - c->body_started;
     if (spent >= o->body_timeout_ms) {
-      /* The parser does not tell how much of the body it has: the count
-       * below is every byte of the request, its headers included. */
+      size_t received;
+      long long expected;
+      nc_http_parser_body_progress(c->parser, &received, &expected);
+      char of[32] = "a chunked body";
+      if (expected >= 0) snprintf(of, sizeof of, "%lld", expected);
       nc_log(NC_LOG_INFO,
              "%s: closed: request body not complete %llu ms after its headers "
-             "(body_timeout_ms %u); %zu bytes of the request received",
-             c->peer, (unsigned long long)spent, o->body_timeout_ms, c->request_bytes);
+             "(body_timeout_ms %u); %zu bytes of %s received",
+             c->peer, (unsigned long long)spent, o->body_timeout_ms, received, of);
       nc_conn_stop_reading(c);
       nc_conn_respond_plain(c, 408, "408 Request Timeout: request body too slow", NULL);
       return;

@@ -61,7 +61,6 @@ typedef struct conn {
    * read as the end of its predecessor gets a clock of its own. */
   uint64_t request_started;
   uint64_t body_started;
-  size_t request_bytes;      /* of the request being read, for the log */
   conn_mode_t mode;
   /* Under a key in the hub (parked or WebSocket). The key outlives that,
    * for the `gone` event owed once the connection lets go of it. */

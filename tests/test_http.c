@@ -1167,6 +1167,28 @@ static void test_busy_and_headers_done(void) {
   nc_http_parser_free(p);
 }
 
+/* What a slow body's log line reports: bytes so far of the announced
+ * length, or -1 for chunked. */
+static void test_body_progress(void) {
+  const char req[] = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabcd";
+  size_t used, received;
+  long long expected;
+  nc_http_parser_t *p = new_parser(1024, 1024);
+  CHECK_INT(feed_once(p, req, sizeof(req) - 1, &used), NC_HTTP_MORE);
+  nc_http_parser_body_progress(p, &received, &expected);
+  CHECK_INT(received, 4);
+  CHECK_INT(expected, 10);
+  CHECK_INT(feed_once(p, "efghij", 6, &used), NC_HTTP_REQUEST);
+  nc_http_parser_next(p);
+  const char chunked[] = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "3\r\nabc\r\n";
+  CHECK_INT(feed_once(p, chunked, sizeof(chunked) - 1, &used), NC_HTTP_MORE);
+  nc_http_parser_body_progress(p, &received, &expected);
+  CHECK_INT(received, 3);
+  CHECK_INT(expected, -1);
+  nc_http_parser_free(p);
+}
+
 /* Freeing at every stage must release everything (the leak checker is the
  * judge). */
 static void test_free_anytime(void) {
@@ -1476,6 +1498,7 @@ int main(void) {
   RUN(test_keep_alive);
   RUN(test_upgrade);
   RUN(test_busy_and_headers_done);
+  RUN(test_body_progress);
   RUN(test_free_anytime);
   RUN(test_response_format);
   RUN(test_response_free);
