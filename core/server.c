@@ -403,6 +403,17 @@ void nc_conn_process(conn_t *c, const char *data, size_t len) {
 
 /* ---- timers ---- */
 
+/* After the timeout callback queued a 408 and a close: the timer must run
+ * again, or a client that reads nothing would hold the connection for good
+ * (its write never completes, and no read re-arms the timer). Once the
+ * idle timeout passes with the answer still unwritten, the next firing
+ * closes it as "not reading responses"; a completed write lingers and
+ * closes as usual. */
+static void await_final_write(conn_t *c) {
+  if (c->state == CONN_OPEN && c->close_after_write)
+    uv_timer_start(&c->timer, nc_conn_timeout_cb, c->server->opts.idle_timeout_ms, 0);
+}
+
 void nc_conn_timeout_cb(uv_timer_t *t) {
   conn_t *c = t->data;
   if (c->state == CONN_LINGER) {
@@ -432,6 +443,7 @@ void nc_conn_timeout_cb(uv_timer_t *t) {
     nc_log(NC_LOG_INFO, "%s: closed: request headers too slow", c->peer);
     nc_conn_stop_reading(c);
     nc_conn_respond_plain(c, 408, "408 Request Timeout", NULL);
+    await_final_write(c);
     return;
   }
   if (nc_http_parser_busy(c->parser)) {
@@ -449,6 +461,7 @@ void nc_conn_timeout_cb(uv_timer_t *t) {
              c->peer, (unsigned long long)spent, o->body_timeout_ms, received, of);
       nc_conn_stop_reading(c);
       nc_conn_respond_plain(c, 408, "408 Request Timeout: request body too slow", NULL);
+      await_final_write(c);
       return;
     }
     nc_log(NC_LOG_INFO, "%s: closed: request body stalled", c->peer);
