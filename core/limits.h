@@ -8,24 +8,25 @@
 
 /* [max_header_bytes] Request line plus all header lines. 16 KiB holds any
  * honest request (browsers send < 4 KiB) while a client that streams headers
- * forever is cut off after a bounded buffer. Crossed: 431 in test_http.c and
- * tests/e2e/test_limits.py. */
+ * forever is cut off after a bounded buffer. Crossed: 431 in test_http.c,
+ * test_server.c and tests/e2e/test_limits.py. */
 #define NC_LIMIT_HEADER_BYTES (16 * 1024)
 
 /* [max_body_bytes] A request body, Content-Length or chunked. Channel and
  * movie documents are a few KiB; 1 MiB leaves room for a notificationList
  * of many entries yet keeps one connection from pinning much memory.
- * Crossed: 413 in test_http.c and tests/e2e/test_limits.py. */
+ * Crossed: 413 in test_http.c, test_server.c and tests/e2e/test_limits.py. */
 #define NC_LIMIT_BODY_BYTES (1024 * 1024)
 
 /* [header_timeout_ms] From the first byte of a request until its headers are
  * complete. A slow-loris client sending one byte a second is dropped after
- * this, whatever its idle gaps. Crossed: tests/e2e/test_limits.py. */
+ * this, whatever its idle gaps. Crossed: test_server.c and
+ * tests/e2e/test_limits.py. */
 #define NC_LIMIT_HEADER_TIMEOUT_MS 10000
 
 /* [idle_timeout_ms] A keep-alive connection with no request in progress,
  * or a body that stops arriving, is closed after this long. Crossed:
- * tests/e2e/test_limits.py. */
+ * test_server.c and tests/e2e/test_limits.py. */
 #define NC_LIMIT_IDLE_TIMEOUT_MS 60000
 
 /* [body_timeout_ms] From the end of a request's headers until its body is
@@ -33,13 +34,14 @@
  * few seconds restarts it forever, holding a connection and a buffer of up
  * to max_body_bytes. In 60 s a client as slow as 140 kbit/s still sends
  * the largest body we accept (1 MiB). Past it: 408 and close. Crossed:
- * tests/e2e/test_limits.py. */
+ * test_server.c and tests/e2e/test_limits.py. */
 #define NC_LIMIT_BODY_TIMEOUT_MS 60000
 
 /* [max_connections] Open client connections. Each costs a few KiB plus the
  * kernel socket; past this number a new connection gets 503 and a close
  * instead of exhausting file descriptors. 20000 leaves room for the 10,000
- * WebSockets we are measured at. Crossed: tests/e2e/test_limits.py. */
+ * WebSockets we are measured at. Crossed: test_server.c and
+ * tests/e2e/test_limits.py. */
 #define NC_LIMIT_MAX_CONNECTIONS 20000
 
 /* [max_pending_write_bytes] Bytes queued for writing on one connection
