@@ -540,6 +540,33 @@ static void test_body_over_limit_413(void) {
 
 /* ---- timeouts ---- */
 
+/* Sends `byte` every 50 ms until the server answers (or closes), `give_up_ms`
+ * after `start` have passed or `max_bytes` are sent. Returns how many were
+ * sent. */
+static int trickle_until_answer(client_t *c, double start, const char *byte,
+                                double give_up_ms, int max_bytes) {
+  int sent = 0;
+  while (!client_readable(c, 50) && now_ms() - start < give_up_ms && sent < max_bytes) {
+    if (client_send(c, byte, 1) != 0) break;
+    sent++;
+  }
+  return sent;
+}
+
+/* Reads a 408 that comes no sooner than `min_ms` after `start` and, when
+ * `max_ms` is nonzero, before `max_ms`; then the server must close. */
+static void expect_408_then_close(client_t *c, resp_t *r, double start, double min_ms,
+                                  double max_ms) {
+  CHECK_INT(read_response(c, r, 0, PATIENCE_MS), 0);
+  double elapsed = now_ms() - start;
+  CHECK_INT(r->status, 408);
+  CHECK(elapsed >= min_ms);
+  if (max_ms > 0) CHECK(elapsed < max_ms);
+  if (elapsed < min_ms || (max_ms > 0 && elapsed >= max_ms))
+    fprintf(stderr, "408 after %.0f ms (wanted %.0f to %.0f)\n", elapsed, min_ms, max_ms);
+  CHECK_INT(wait_closed(c, PATIENCE_MS), CLOSED);
+}
+
 static void test_header_timeout_408(void) {
   harness_t h;
   nc_server_options_t o = test_options();
@@ -551,19 +578,9 @@ static void test_header_timeout_408(void) {
   SEND(&c, "GET /slow HTTP/1.1\r\nHost: t\r\nX-Slow: ");
   /* Slow-loris: a byte every 50 ms never lets the connection idle, and
    * the headers never end. Trickling must not push the deadline back. */
-  int sent = 0;
-  while (!client_readable(&c, 50) && now_ms() - start < 3000 && sent < 500) {
-    if (client_send(&c, "a", 1) != 0) break;
-    sent++;
-  }
+  trickle_until_answer(&c, start, "a", 3000, 500);
   resp_t r;
-  CHECK_INT(read_response(&c, &r, 0, PATIENCE_MS), 0);
-  double elapsed = now_ms() - start;
-  CHECK_INT(r.status, 408);
-  CHECK(elapsed >= 299);
-  CHECK(elapsed < 3000);
-  if (elapsed < 299 || elapsed >= 3000) fprintf(stderr, "408 after %.0f ms\n", elapsed);
-  CHECK_INT(wait_closed(&c, PATIENCE_MS), CLOSED);
+  expect_408_then_close(&c, &r, start, 299, 3000);
   client_close(&c);
   CHECK_INT(handler_calls(&h), 0);
   harness_finish(&h);
@@ -611,13 +628,7 @@ static void test_pipelined_request_header_timeout_from_its_start(void) {
   SEND(&c, "\r\nGET /2 HTTP/1.1\r\n");
   expect_ok(&c, "GET /1");
   resp_t r;
-  CHECK_INT(read_response(&c, &r, 0, PATIENCE_MS), 0);
-  double elapsed = now_ms() - start2;
-  CHECK_INT(r.status, 408);
-  CHECK(elapsed >= PIPE_HEADER_TIMEOUT_MS - 1);
-  if (elapsed < PIPE_HEADER_TIMEOUT_MS - 1)
-    fprintf(stderr, "408 %.0f ms after request 2 began\n", elapsed);
-  CHECK_INT(wait_closed(&c, PATIENCE_MS), CLOSED);
+  expect_408_then_close(&c, &r, start2, PIPE_HEADER_TIMEOUT_MS - 1, 0);
   client_close(&c);
   CHECK_INT(handler_calls(&h), 1);
   harness_finish(&h);
@@ -634,21 +645,11 @@ static void test_body_timeout_408(void) {
   double start = now_ms();
   SEND(&c, "POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 200\r\n\r\n");
   /* A byte every 50 ms: never idle for idle_timeout_ms, never done. */
-  int sent = 0;
-  while (!client_readable(&c, 50) && now_ms() - start < 5000 && sent < 199) {
-    if (client_send(&c, "b", 1) != 0) break;
-    sent++;
-  }
+  int sent = trickle_until_answer(&c, start, "b", 5000, 199);
   resp_t r;
-  CHECK_INT(read_response(&c, &r, 0, PATIENCE_MS), 0);
-  double elapsed = now_ms() - start;
-  CHECK_INT(r.status, 408);
+  expect_408_then_close(&c, &r, start, 599, 5000);
   CHECK(strstr(r.body, "body too slow") != NULL);
   CHECK(sent < 199);
-  CHECK(elapsed >= 599);
-  CHECK(elapsed < 5000);
-  if (elapsed < 599 || elapsed >= 5000) fprintf(stderr, "408 after %.0f ms\n", elapsed);
-  CHECK_INT(wait_closed(&c, PATIENCE_MS), CLOSED);
   client_close(&c);
   CHECK_INT(handler_calls(&h), 0);
   harness_finish(&h);
