@@ -278,7 +278,9 @@ end
 -- notificationList (API.md 2). 204 once every notification of the body is
 -- stored; 404 when the channel is gone; 400 for a body that holds no
 -- notification, or SVC0003 for a list longer than policy
--- max_callback_notifications (nothing of it stored).
+-- max_callback_notifications (nothing of it stored); 503 SVC2001 with
+-- Retry-After when the channel's queue cannot take the whole body (policy
+-- max_queued_notifications; nothing of it stored).
 function M.callback(ctx, req, params)
   local format = error_format(req)
   local row, err, detail = channels.find_by_callback(ctx, params.callbackId)
@@ -295,8 +297,12 @@ function M.callback(ctx, req, params)
   end
   local n
   n, err, detail = callbacks.enqueue(ctx, row, items)
-  if not n then
+  if n == nil then
     return failed(ctx, format, err, detail)
+  end
+  if not n then
+    return rep.error_response(err, format,
+      { ["Retry-After"] = tostring(callbacks.RETRY_AFTER) })
   end
   return response.no_content()
 end

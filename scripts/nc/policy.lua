@@ -52,6 +52,19 @@ M.DEFAULTS = {
   -- ms, and refusing the 100,000 about 0.1 s (RelWithDebInfo build). An
   -- enabler with more to say posts several lists.
   max_callback_notifications = 1000,
+  -- Notifications the outbox may hold for one channel before its callback
+  -- POSTs are refused with 503 SVC2001 and Retry-After (nothing of the
+  -- POST stored) until delivery drains it. A client away for a while is
+  -- normal; a store that grows without bound until the channel expires
+  -- (channel_lifetime_max, a day) is not. 10,000 is hours of a busy
+  -- enabler, and the rows of one channel are read in seq order through
+  -- the outbox_channel index, so a client that comes back still gets
+  -- them in pages of max_notifications. The check counts at most this
+  -- many rows per POST. Movie fan-out (movies/notify.lua) is not capped
+  -- by it: its growth is already bounded by the subscriptions per user,
+  -- one row per movie change, and the channel's lifetime; a full channel
+  -- only refuses the callbackURL.
+  max_queued_notifications = 10000,
 }
 
 -- The policy of `config` (core.config or any table with the same keys).
@@ -69,6 +82,8 @@ function M.from_config(config)
   values.check(p.max_channels_per_user >= 1, "max_channels_per_user must be at least 1")
   values.check(p.max_callback_notifications >= 1,
     "max_callback_notifications must be at least 1")
+  values.check(p.max_queued_notifications >= 1,
+    "max_queued_notifications must be at least 1")
   return p
 end
 

@@ -151,6 +151,21 @@ function M.enqueue(db, channel_id, root, format, body, now)
   return seq
 end
 
+-- How many notifications are queued for `channel_id`, counting no further
+-- than `limit`: the answer is min(queued, limit), for the cap on a
+-- channel's queue (nc/policy.lua max_queued_notifications). The inner
+-- LIMIT stops the walk of the outbox_channel index at `limit` entries, so
+-- a full channel costs the same to check however far past the cap a
+-- fan-out took it.
+function M.count_queued(db, channel_id, limit)
+  local rows, err = db.query("SELECT count(*) AS n FROM"
+    .. " (SELECT 1 FROM outbox WHERE channel_id = ? LIMIT ?)", channel_id, limit)
+  if not rows then
+    return failed(err)
+  end
+  return rows[1].n
+end
+
 -- A queued notification as delivery reads it: seq, root, format, body,
 -- created_at. A row queued by a movie fan-out holds no body of its own but
 -- a template and the two parts that fill it in

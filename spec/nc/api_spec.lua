@@ -629,6 +629,36 @@ describe("nc.api", function()
       end)
     end)
 
+    describe("beyond max_queued_notifications", function()
+      before_each(function()
+        api.context(app_ctx).policy.max_queued_notifications = 2
+      end)
+
+      it("answers 503 SVC2001 with Retry-After, storing nothing, until the queue drains", function()
+        assert.equal(204, send("POST", cb, { aNotification = { n = 1 } }).status)
+        local list = { notificationList = json.array({ { aNotification = { n = 2 } },
+          { aNotification = { n = 3 } } }) }
+        local res = send("POST", cb, list)
+        fault(res, 503, "SVC2001")
+        assert.equal("60", res.headers["Retry-After"])
+        assert.equal(1, #queued())
+        assert.equal(204, send("POST", cb, { aNotification = { n = 2 } }).status)
+        res = send("POST", cb, { aNotification = { n = 3 } }, { Accept = "application/xml" })
+        assert.equal(503, res.status)
+        assert.equal("application/xml", res.headers["Content-Type"])
+        assert.equal("60", res.headers["Retry-After"])
+        assert.truthy(res.body:find("<messageId>SVC2001</messageId>", 1, true), res.body)
+        assert.equal(2, #queued())
+        assert.equal(2, #core.logged("warn", "queue full"))
+        -- A refusal is no storage failure: nothing is logged as an error.
+        assert.same({}, core.logged("error"))
+        local q = queued()
+        store.dequeue(core.db, "id1", { q[1].seq, q[2].seq })
+        assert.equal(204, send("POST", cb, list).status)
+        assert.equal(2, #queued())
+      end)
+    end)
+
     it("answers 404 for an unknown callbackId", function()
       fault(send("POST", BASE .. "/callbacks/nope", { aNotification = {} }), 404, "SVC3000")
       fault(send("POST", BASE .. "/callbacks/id1", { aNotification = {} }), 404, "SVC3000")

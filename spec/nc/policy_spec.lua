@@ -13,13 +13,16 @@ describe("nc.policy", function()
     assert.equal(0, p.ws_conncheck_interval)
     assert.equal(100, p.max_channels_per_user)
     assert.equal(1000, p.max_callback_notifications)
+    assert.equal(10000, p.max_queued_notifications)
     assert.same(p, policy.from_config(nil))
   end)
 
-  it("reads the per-user channel and per-callback notification limits", function()
-    local p = policy.from_config({ max_channels_per_user = 3, max_callback_notifications = 7 })
+  it("reads the per-user channel, per-callback and per-channel queue limits", function()
+    local p = policy.from_config({ max_channels_per_user = 3, max_callback_notifications = 7,
+      max_queued_notifications = 1 })
     assert.equal(3, p.max_channels_per_user)
     assert.equal(7, p.max_callback_notifications)
+    assert.equal(1, p.max_queued_notifications)
   end)
 
   it("reads each key from the config, ignoring others", function()
@@ -62,6 +65,8 @@ describe("nc.policy", function()
     { { max_channels_per_user = "many" }, "max_channels_per_user" },
     { { max_callback_notifications = 0 }, "max_callback_notifications must be at least 1" },
     { { max_callback_notifications = 2.5 }, "max_callback_notifications" },
+    { { max_queued_notifications = 0 }, "max_queued_notifications must be at least 1" },
+    { { max_queued_notifications = "lots" }, "max_queued_notifications" },
   }) do
     it("refuses a config that makes no sense: " .. case[2], function()
       local ok, err = pcall(policy.from_config, case[1])

@@ -107,6 +107,40 @@ describe("nc.store", function()
     assert.equal(0, store.count_live(db, "nobody", fixture.T0))
   end)
 
+  it("counts a channel's queued notifications up to a limit", function()
+    store.insert(db, row())
+    store.insert(db, row({ channel_id = "ch2", callback_id = "cb2", client_correlator = "x" }))
+    assert.equal(0, store.count_queued(db, "ch1", 3))
+    for _ = 1, 5 do
+      store.enqueue(db, "ch1", "aNotification", "json", "{}", fixture.T0)
+    end
+    store.enqueue(db, "ch2", "aNotification", "json", "{}", fixture.T0)
+    assert.equal(5, store.count_queued(db, "ch1", 10))
+    assert.equal(3, store.count_queued(db, "ch1", 3))
+    assert.equal(1, store.count_queued(db, "ch2", 3))
+    assert.equal(0, store.count_queued(db, "nope", 3))
+  end)
+
+  it("counts queued notifications through the outbox_channel index alone", function()
+    -- A scan of the table, or a read of each row, would make the check of
+    -- every callback POST cost as much as the queue is long.
+    local sql
+    local query = db.query
+    db.query = function(text, ...)
+      sql = text
+      return query(text, ...)
+    end
+    store.count_queued(db, "ch1", 3)
+    db.query = query
+    local plan = f.rows("EXPLAIN QUERY PLAN " .. sql, "ch1", 3)
+    local text = {}
+    for _, r in ipairs(plan) do
+      text[#text + 1] = r.detail
+    end
+    text = table.concat(text, "\n")
+    assert.truthy(text:find("USING COVERING INDEX outbox_channel (channel_id=?)", 1, true), text)
+  end)
+
   it("deletes a channel with its queued notifications", function()
     store.insert(db, row())
     store.insert(db, row({ channel_id = "ch2", callback_id = "cb2", client_correlator = "x" }))
@@ -199,6 +233,7 @@ describe("nc.store", function()
       function() return store.by_correlator(db, "u", "c") end,
       function() return store.list(db, "u", 0) end,
       function() return store.count_live(db, "u", 0) end,
+      function() return store.count_queued(db, "c", 1) end,
       function() return store.delete(db, "c") end,
       function() return store.set_lifetime(db, "c", 1, 1) end,
       function() return store.expired(db, 0) end,

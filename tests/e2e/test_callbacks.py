@@ -1,11 +1,12 @@
 """The callbackURL of a channel (API.md section 2, "Callback"): an enabler
 POSTs one notification or a notificationList, the server stores each one
-in the outbox for the channel's client.
+in the outbox for the channel's client, up to max_queued_notifications
+per channel (QueueBoundTest, on a server of its own with a small limit).
 
-Delivery to clients is not served yet, so what was stored is read from the
-server's SQLite file (a second connection, read only in effect, which WAL
-allows while the server runs); everything else is checked through
-responses.
+What was stored is read from the server's SQLite file (a second
+connection, read only in effect, which WAL allows while the server runs),
+so these tests do not depend on delivery; everything else is checked
+through responses.
 """
 
 import json
@@ -31,11 +32,8 @@ INBOUND = ('<mms:inboundMessageNotification xmlns:mms="urn:oma:xml:rest:netapi:m
            "</mms:inboundMessageNotification>")
 
 
-class CallbacksTest(ServerTestCase):
-
-    server_config = {"channel_lifetime_min": 1}
-
-    # ---- helpers -----------------------------------------------------------
+class CallbackHelpers:
+    """Channels, posts to their callbackURL and what the outbox holds."""
 
     def new_channel(self, **channel):
         channel.setdefault("channelType", "LongPolling")
@@ -64,6 +62,11 @@ class CallbacksTest(ServerTestCase):
                                 " ORDER BY seq", (channel_id,)).fetchall()
         finally:
             conn.close()
+
+
+class CallbacksTest(CallbackHelpers, ServerTestCase):
+
+    server_config = {"channel_lifetime_min": 1}
 
     # ---- storing -----------------------------------------------------------
 
@@ -193,6 +196,80 @@ class CallbacksTest(ServerTestCase):
         self.assertStatus(r, 404)
         self.assertEqual(r.header("Content-Type"), XML)
         self.assertIn(b"SVC3000", r.body)
+
+
+QUEUE_LIMIT = 5
+
+
+def notification_list(first, n):
+    return {"notificationList": [{"aNotification": {"n": i}}
+                                 for i in range(first, first + n)]}
+
+
+class QueueBoundTest(CallbackHelpers, ServerTestCase):
+    """max_queued_notifications: a channel whose client does not read takes
+    no more than the limit from its callbackURL; the rest is refused whole
+    with 503 SVC2001 and Retry-After until delivery drains the queue."""
+
+    server_config = {"max_queued_notifications": QUEUE_LIMIT}
+
+    def assertQueueFull(self, r):
+        self.assertServiceError(r, 503, "SVC2001")
+        self.assertEqual(r.header("Retry-After"), "60", r)
+
+    def test_full_channel_refuses_until_drained(self):
+        ch, other = self.new_channel(), self.new_channel()
+        label = ch["id"][:8] + "..."
+        self.assertStatus(self.post(ch, notification_list(0, 3)), 204)
+        # A list that would cross the limit is refused whole, not cut to fit.
+        self.assertQueueFull(self.post(ch, notification_list(3, 3)))
+        self.assertEqual(len(self.queued(ch["id"])), 3)
+        self.server.wait_for_log(
+            "callback %s: queue full, refused 3 notification(s): 3 queued (limit %d)"
+            % (label, QUEUE_LIMIT))
+        # Up to the limit exactly is fine.
+        self.assertStatus(self.post(ch, notification_list(3, 2)), 204)
+        for body in ({"aNotification": {"n": 99}}, notification_list(99, 1)):
+            with self.subTest(body=body):
+                self.assertQueueFull(self.post(ch, body))
+        r = self.server.request("POST", ch["cb"], PRESENCE,
+                                headers={"Content-Type": XML, "Accept": XML})
+        self.assertStatus(r, 503)
+        self.assertEqual(r.header("Content-Type"), XML)
+        self.assertEqual(r.header("Retry-After"), "60")
+        self.assertIn(b"<messageId>SVC2001</messageId>", r.body)
+        rows = self.queued(ch["id"])
+        self.assertEqual([json.loads(r[2])["aNotification"]["n"] for r in rows],
+                         list(range(QUEUE_LIMIT)))
+        # One warn line per refused POST, naming the channel (by its label,
+        # not its secret id), the queue and the limit.
+        full = "callback %s: queue full, refused 1 notification(s): at least %d queued (limit %d)" \
+            % (label, QUEUE_LIMIT, QUEUE_LIMIT)
+        deadline = time.monotonic() + 5 * SLOW
+        while self.server.log().count(full) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        log = self.server.log()
+        self.assertEqual(log.count(full), 3, log[-3000:])
+        self.assertEqual(log.count("callback %s: queue full" % label), 4, log[-3000:])
+        self.assertNotIn(ch["id"], log)
+        # Another channel is not affected.
+        self.assertStatus(self.post(other, {"aNotification": {}}), 204)
+
+        # The client comes back: one long poll takes all five (the default
+        # maxNotifications is 10), and once the answer is written they leave
+        # the outbox and the callbackURL takes notifications again.
+        r = self.server.request("POST", ch["path"] + "/notifications",
+                                {"longPollingRequestParameters": None})
+        self.assertStatus(r, 200)
+        self.assertEqual(len(r.json()["notificationList"]), QUEUE_LIMIT)
+        deadline = time.monotonic() + 5 * SLOW
+        while self.queued(ch["id"]):
+            if time.monotonic() > deadline:
+                self.fail("the delivered notifications stayed in the outbox")
+            time.sleep(0.01)
+        self.assertStatus(self.post(ch, notification_list(10, QUEUE_LIMIT)), 204)
+        self.assertQueueFull(self.post(ch, {"aNotification": {}}))
+        self.assertEqual(len(self.queued(ch["id"])), QUEUE_LIMIT)
 
 
 if __name__ == "__main__":
