@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "limits.h"
 #include "log.h"
 
 typedef struct script_timer {

@@ -403,13 +403,14 @@ void nc_conn_process(conn_t *c, const char *data, size_t len) {
 
 /* ---- timers ---- */
 
-/* After the timeout callback queued a 408 and a close: the timer must run
- * again, or a client that reads nothing would hold the connection for good
- * (its write never completes, and no read re-arms the timer). Once the
- * idle timeout passes with the answer still unwritten, the next firing
- * closes it as "not reading responses"; a completed write lingers and
- * closes as usual. */
-static void await_final_write(conn_t *c) {
+/* A request too slow to arrive: 408 and a close. The timer runs again, or
+ * a client that reads nothing would hold the connection for good (its write
+ * never completes, and no read re-arms the timer): once the idle timeout
+ * passes with the answer still unwritten, the next firing closes it as
+ * "not reading responses"; a completed write lingers and closes as usual. */
+static void time_out_request(conn_t *c, const char *text) {
+  nc_conn_stop_reading(c);
+  nc_conn_respond_plain(c, 408, text, NULL);
   if (c->state == CONN_OPEN && c->close_after_write)
     uv_timer_start(&c->timer, nc_conn_timeout_cb, c->server->opts.idle_timeout_ms, 0);
 }
@@ -441,9 +442,7 @@ void nc_conn_timeout_cb(uv_timer_t *t) {
   }
   if (nc_http_parser_busy(c->parser) && !nc_http_parser_headers_done(c->parser)) {
     nc_log(NC_LOG_INFO, "%s: closed: request headers too slow", c->peer);
-    nc_conn_stop_reading(c);
-    nc_conn_respond_plain(c, 408, "408 Request Timeout", NULL);
-    await_final_write(c);
+    time_out_request(c, "408 Request Timeout");
     return;
   }
   if (nc_http_parser_busy(c->parser)) {
@@ -459,9 +458,7 @@ void nc_conn_timeout_cb(uv_timer_t *t) {
              "%s: closed: request body not complete %llu ms after its headers "
              "(body_timeout_ms %u); %zu bytes of %s received",
              c->peer, (unsigned long long)spent, o->body_timeout_ms, received, of);
-      nc_conn_stop_reading(c);
-      nc_conn_respond_plain(c, 408, "408 Request Timeout: request body too slow", NULL);
-      await_final_write(c);
+      time_out_request(c, "408 Request Timeout: request body too slow");
       return;
     }
     nc_log(NC_LOG_INFO, "%s: closed: request body stalled", c->peer);

@@ -1,7 +1,10 @@
 -- Server policy read from core.config (the --config file): integer keys
--- with defaults, checked once at start, and the rule by which a requested
--- value is granted. Channels (nc/policy.lua) and movie subscriptions
--- (movies/subscriptions/policy.lua) each name their own keys.
+-- with defaults, checked once at start, the rule by which a requested
+-- value is granted, and the per-user cap on live resources. Channels
+-- (nc/policy.lua) and movie subscriptions (movies/subscriptions/policy.lua)
+-- each name their own keys.
+local errors = require("codec.errors")
+
 local M = {}
 
 -- key -> integer for every key of `defaults`, from `config` (core.config
@@ -52,6 +55,24 @@ end
 function M.check(ok, message)
   if not ok then
     error("config: " .. message, 0)
+  end
+end
+
+-- Checks that each named key of `p` is at least 1: a cap of zero would
+-- refuse everything it caps, never what is meant.
+function M.check_at_least_1(p, ...)
+  for _, key in ipairs({ ... }) do
+    M.check(p[key] >= 1, key .. " must be at least 1")
+  end
+end
+
+-- The 403 POL0001 for a user who already has `count` live `what`s (plural,
+-- e.g. "notification channels") of at most `limit`, or nil while there is
+-- room.
+function M.beyond_user_limit(count, limit, what)
+  if count >= limit then
+    return errors.new("POL0001", string.format("too many %s for this user (limit %d)",
+      what, limit))
   end
 end
 

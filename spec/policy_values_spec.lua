@@ -32,6 +32,23 @@ describe("policy_values", function()
     values.check_known({ f = 1 }, { { f = false } })
   end)
 
+  it("refuses a cap below 1, naming the key", function()
+    values.check_at_least_1({ a = 1, b = 5 }, "a", "b")
+    assert.error_matches(function()
+      values.check_at_least_1({ a = 1, b = 0 }, "a", "b")
+    end, "config: b must be at least 1")
+  end)
+
+  it("answers POL0001 once a user has as many as the limit", function()
+    assert.is_nil(values.beyond_user_limit(2, 3, "things"))
+    for _, n in ipairs({ 3, 4 }) do
+      local err = values.beyond_user_limit(n, 3, "things")
+      assert.equal("POL0001", err.id)
+      assert.equal(403, err.status)
+      assert.same({ "too many things for this user (limit 3)" }, err.variables)
+    end
+  end)
+
   it("grants the default, or the request clamped", function()
     assert.equal(5, values.grant(nil, 5, 1, 10))
     assert.equal(1, values.grant(0, 5, 1, 10))

@@ -15,6 +15,7 @@ local policy = require("nc.policy")
 local store = require("nc.store")
 local tx = require("nc.tx")
 local urls = require("nc.urls")
+local policy_values = require("policy_values")
 
 local M = {}
 
@@ -262,9 +263,10 @@ function M.create(ctx, user_id, values)
     if n == nil then
       tx.abort(err, msg)
     end
-    if n >= p.max_channels_per_user then
-      tx.abort(errors.new("POL0001", string.format(
-        "too many notification channels for this user (limit %d)", p.max_channels_per_user)))
+    local full = policy_values.beyond_user_limit(n, p.max_channels_per_user,
+      "notification channels")
+    if full then
+      tx.abort(full)
     end
     local lifetime = policy.lifetime(p, values.lifetime)
     local new = {

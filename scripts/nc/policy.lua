@@ -78,12 +78,8 @@ function M.from_config(config)
     "need 1 <= max_notifications_default <= max_notifications_max")
   values.check(p.max_wait_time_default <= p.max_wait_time_max,
     "need max_wait_time_default <= max_wait_time_max")
-  -- Zero would refuse every create, or every callback: never what is meant.
-  values.check(p.max_channels_per_user >= 1, "max_channels_per_user must be at least 1")
-  values.check(p.max_callback_notifications >= 1,
-    "max_callback_notifications must be at least 1")
-  values.check(p.max_queued_notifications >= 1,
-    "max_queued_notifications must be at least 1")
+  values.check_at_least_1(p, "max_channels_per_user", "max_callback_notifications",
+    "max_queued_notifications")
   return p
 end
 

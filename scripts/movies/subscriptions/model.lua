@@ -22,6 +22,7 @@ local policy = require("movies.subscriptions.policy")
 local represent = require("movies.subscriptions.represent")
 local store = require("movies.subscriptions.store")
 local urls = require("movies.subscriptions.urls")
+local policy_values = require("policy_values")
 
 local M = {}
 
@@ -146,10 +147,11 @@ function M.create(ctx, user_id, values)
     -- The cap comes after the 400s: those say the request itself is
     -- wrong and would stay wrong, so a client told 403 first could delete
     -- subscriptions to make room only to learn that.
-    local limit = ctx.policy.max_subscriptions_per_user
-    if must(store.count_live(ctx.db, user_id, now)) >= limit then
-      tx.abort(errors.new("POL0001", string.format(
-        "too many movie subscriptions for this user (limit %d)", limit)))
+    local live = must(store.count_live(ctx.db, user_id, now))
+    local full = policy_values.beyond_user_limit(live, ctx.policy.max_subscriptions_per_user,
+      "movie subscriptions")
+    if full then
+      tx.abort(full)
     end
     local id = ctx.random_id()
     local duration = policy.duration(ctx.policy, values.duration)

@@ -36,8 +36,7 @@ function M.from_config(config)
   local p = values.integers(M.DEFAULTS, config)
   values.check_lifetime(p, "subscription_duration")
   -- Zero would refuse every create: never what is meant.
-  values.check(p.max_subscriptions_per_user >= 1,
-    "max_subscriptions_per_user must be at least 1")
+  values.check_at_least_1(p, "max_subscriptions_per_user")
   return p
 end
 
